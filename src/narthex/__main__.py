@@ -1,0 +1,5 @@
+"""``python -m narthex``."""
+
+from narthex.cli.main import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""The ``narthex serve`` composition root: options, components and their lifecycle."""
