@@ -30,3 +30,35 @@ def require_binary(name: str) -> str:
     if path is None:
         pytest.skip(f"interop: {name} is not installed (apt-get install it; .ci/run does)")
     return path
+
+
+# Conformance suites from ../shared: parametrised tests whose outcomes are tallied at the end of the run.
+CORPUS_TESTS = {
+    "shared/configs *.good.yml load": "tests/config/test_corpus.py::test_good_config_loads",
+    "shared/configs *.bad.yml refused": "tests/config/test_corpus.py::test_bad_config_is_refused",
+}
+_REPORT_KEY = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session")
+def conformance_report(request) -> dict[str, str]:
+    """Suites that count for themselves (e.g. the promqltest runner) put a summary line here."""
+    return request.config.stash.setdefault(_REPORT_KEY, {})
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    lines = []
+    for suite, prefix in CORPUS_TESTS.items():
+        counts = {"passed": 0, "failed": 0, "skipped": 0}
+        for outcome in counts:
+            for report in terminalreporter.stats.get(outcome, []):
+                if getattr(report, "when", "call") in ("call", "setup") and report.nodeid.startswith(prefix):
+                    counts[outcome] += 1
+        if any(counts.values()):
+            lines.append(f"{suite}: {counts['passed']} passed, {counts['failed']} failed, "
+                         f"{counts['skipped']} skipped")
+    lines.extend(f"{suite}: {summary}" for suite, summary in config.stash.get(_REPORT_KEY, {}).items())
+    if lines:
+        terminalreporter.section("conformance (upstream suites from ../shared)")
+        for line in lines:
+            terminalreporter.write_line(line)
