@@ -24,6 +24,34 @@ def shared_dir() -> pathlib.Path:
     return path
 
 
+def self_signed_cert(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A throwaway key and certificate for ``localhost`` (made with openssl)."""
+    import subprocess
+
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
 def require_binary(name: str) -> str:
     """The path of a reference binary, or skip the interop test that needs it (saying so)."""
     path = shutil.which(name)
@@ -55,8 +83,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                 if getattr(report, "when", "call") in ("call", "setup") and report.nodeid.startswith(prefix):
                     counts[outcome] += 1
         if any(counts.values()):
-            lines.append(f"{suite}: {counts['passed']} passed, {counts['failed']} failed, "
-                         f"{counts['skipped']} skipped")
+            lines.append(
+                f"{suite}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+            )
     lines.extend(f"{suite}: {summary}" for suite, summary in config.stash.get(_REPORT_KEY, {}).items())
     if lines:
         terminalreporter.section("conformance (upstream suites from ../shared)")

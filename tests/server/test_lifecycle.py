@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from tests.conftest import self_signed_cert
 from tests.server.harness import MINIMAL_CONFIG
 
 BROKEN_CONFIG = """\
@@ -169,33 +170,12 @@ def test_second_server_on_same_directory_is_refused(server_factory, tmp_path):
 def test_tls_and_basic_auth_from_web_config_file(server_factory, tmp_path):
     import base64
     import ssl
-    import subprocess
     import urllib.error
     import urllib.request
 
     import bcrypt
 
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    key, cert = self_signed_cert(tmp_path)
     hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()
     web_config = tmp_path / "web.yml"
     web_config.write_text(

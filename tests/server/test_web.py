@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import ssl
-import subprocess
 
 import bcrypt
 import pytest
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from narthex.web.app import ReadyState, WebHandler, WebOptions
 from narthex.web.webconfig import WebConfig, WebConfigError, load_web_config
+from tests.conftest import self_signed_cert
 
 
 def make_handler(**kwargs) -> WebHandler:
@@ -88,27 +88,7 @@ def test_web_config_errors(tmp_path):
 
 
 def test_tls_config_builds_a_server_context(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    key, cert = self_signed_cert(tmp_path)
     path = tmp_path / "web.yml"
     path.write_text(
         f"tls_server_config:\n  cert_file: {cert.name}\n  key_file: {key.name}\n  min_version: TLS13\n"

@@ -13,22 +13,8 @@ from narthex.config.errors import go_quote
 from narthex.config.types import ConfigModel, NullIsZero, Str, UInt, scalar_text, to_str, unmarshal_error
 from narthex.model.labels import is_valid_label_name
 from narthex.model.regex import Regex, RegexError, compile_regex
+from narthex.model.relabel import ACTIONS, DEFAULT_REGEX, DEFAULT_SEPARATOR
 
-ACTIONS = (
-    "replace",
-    "keep",
-    "drop",
-    "keepequal",
-    "dropequal",
-    "hashmod",
-    "labelmap",
-    "labeldrop",
-    "labelkeep",
-    "lowercase",
-    "uppercase",
-)
-DEFAULT_SEPARATOR = ";"
-DEFAULT_REGEX = "(.*)"
 DEFAULT_REPLACEMENT = "$1"
 # RE2 (linear time, ASCII \w as in Go) rather than Python re, whose nested quantifiers could backtrack.
 _LEGACY_TARGET = compile_regex(r"(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+")
