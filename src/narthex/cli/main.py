@@ -13,6 +13,7 @@ USAGE = """usage: narthex [--version] <command> [<args> ...]
 Commands:
   serve                   Run the Narthex server (Prometheus's flags; see 'narthex serve --help').
   check config FILE...    Check configuration files, as 'promtool check config' does.
+  promqltest FILE...      Run PromQL conformance scripts (promqltest format) against the engine.
   version                 Print version information.
 """
 
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve_main(rest)
     if command == "check":
         return _check(rest)
+    if command == "promqltest":
+        from narthex.cli.promqltest import promqltest_main
+
+        return promqltest_main(rest)
     sys.stderr.write(f"narthex: error: unknown command {command!r}\n{USAGE}")
     return 2
 
