@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# Config keys of the mechanisms that produce targets today; more join as they are built.
-IMPLEMENTED = frozenset({"static_configs"})
+# Config keys of the mechanisms that produce targets; the others are reported as discovery errors.
+IMPLEMENTED = frozenset({"static_configs", "file_sd_configs", "http_sd_configs"})
 
 
 def unsupported(mechanisms: list[str]) -> list[str]:

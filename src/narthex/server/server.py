@@ -57,7 +57,7 @@ class Server:
         )
         register_lifecycle(self.web, self.reload, self.request_quit)
         self.storage = StorageComponent(options, self.registry)
-        self.scrape = ScrapeManager()
+        self.scrape = ScrapeManager(self.registry, lambda: self.storage.db)
         self.components: list[Component] = [self.storage, self.scrape]
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
