@@ -13,6 +13,7 @@ USAGE = """usage: narthex [--version] <command> [<args> ...]
 Commands:
   serve                   Run the Narthex server (Prometheus's flags; see 'narthex serve --help').
   check config FILE...    Check configuration files, as 'promtool check config' does.
+  tsdb <command> ...      TSDB tools: create-blocks-from openmetrics, list, analyze, dump (as promtool).
   promqltest FILE...      Run PromQL conformance scripts (promqltest format) against the engine.
   version                 Print version information.
 """
@@ -46,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve_main(rest)
     if command == "check":
         return _check(rest)
+    if command == "tsdb":
+        from narthex.cli.tsdb import tsdb_main
+
+        return tsdb_main(rest)
     if command == "promqltest":
         from narthex.cli.promqltest import promqltest_main
 

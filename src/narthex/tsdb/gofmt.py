@@ -1,0 +1,139 @@
+"""Go formatting the TSDB tools reproduce: ``time.Duration``, ``strconv.Quote``, ``labels.String()``,
+``units.Base2Bytes``, Go's tabwriter and ``time.ParseDuration``."""
+
+from __future__ import annotations
+
+import re
+
+from narthex.model.labels import Labels
+
+_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
+_NS["h"] = 3600 * 10**9
+_GO_DUR_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str) -> int:
+    """``time.ParseDuration`` in nanoseconds (``2h``, ``1h30m``, ``1.5h``, ``-5m``)."""
+    s = text
+    sign = 1
+    if s[:1] in ("+", "-"):
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total = 0.0
+    pos = 0
+    while pos < len(s):
+        m = _GO_DUR_PART.match(s, pos)
+        if m is None or m.group(1) in ("", "."):
+            if m is None and re.match(r"[0-9.]+\Z", s[pos:]):
+                raise ValueError(f'time: missing unit in duration "{text}"')
+            raise ValueError(f'time: invalid duration "{text}"')
+        total += float(m.group(1)) * _NS[m.group(2)]
+        pos = m.end()
+    return sign * int(total)
+
+
+def format_go_duration(ns: int) -> str:
+    """``time.Duration.String()``: ``2h0m0s``, ``1h59m59.999s``, ``1.5s``, ``999ms``, ``0s``."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    u = abs(ns)
+    if u < 10**9:
+        for unit, scale in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if u >= scale or unit == "ns":
+                return sign + _frac(u, scale) + unit
+    secs, frac = divmod(u, 10**9)
+    minutes, s = divmod(secs, 60)
+    hours, m = divmod(minutes, 60)
+    out = _frac(s * 10**9 + frac, 10**9) + "s"
+    if minutes:
+        out = f"{m}m" + out
+    if hours:
+        out = f"{hours}h" + out
+    return sign + out
+
+
+def _frac(value: int, scale: int) -> str:
+    whole, rest = divmod(value, scale)
+    if not rest:
+        return str(whole)
+    digits = str(rest).rjust(len(str(scale)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}"
+
+
+_SIMPLE_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+
+
+def go_quote(s: str) -> str:
+    """``strconv.Quote``: printable characters kept, others escaped as Go does."""
+    out = ['"']
+    for ch in s:
+        c = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif c in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[c])
+        elif 0xDC80 <= c <= 0xDCFF:  # an invalid UTF-8 byte kept by surrogateescape
+            out.append(f"\\x{c - 0xDC00:02x}")
+        elif ch == " " or (ch.isprintable() and not ch.isspace()):
+            out.append(ch)
+        elif c < 0x80:
+            out.append(f"\\x{c:02x}")
+        elif c < 0x10000:
+            out.append(f"\\u{c:04x}")
+        else:
+            out.append(f"\\U{c:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def labels_string(labels: Labels) -> str:
+    """``labels.Labels.String()``: ``{__name__="up", job="x"}``."""
+    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in labels) + "}"
+
+
+def condensed_labels(labels: Labels) -> str:
+    """promtool's ``CondensedString``: as :func:`labels_string` without spaces after commas."""
+    return "{" + ",".join(f"{k}={go_quote(v)}" for k, v in labels) + "}"
+
+
+_BYTE_UNITS = (("EiB", 1 << 60), ("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20))
+_BYTE_UNITS = (*_BYTE_UNITS, ("KiB", 1 << 10), ("B", 1))
+
+
+def format_base2_bytes(n: int) -> str:
+    """``units.Base2Bytes(n).String()`` (alecthomas/units): ``1MiB512KiB3B``, ``0B``."""
+    if n == 0:
+        return "0B"
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    parts = []
+    for unit, size in _BYTE_UNITS:
+        q, n = divmod(n, size)
+        if q:
+            parts.append(f"{q}{unit}")
+    return sign + "".join(parts)
+
+
+def tabwrite(rows: list[list[str]], minwidth: int = 13, padding: int = 2) -> str:
+    """Go's ``tabwriter.NewWriter(w, minwidth, 0, padding, ' ', 0)`` over tab-separated cells.
+
+    Every cell but the last of a row is padded to its column's width (widest cell + padding, at
+    least ``minwidth``); the last cell is written as is.
+    """
+    if not rows:
+        return ""
+    ncols = max(len(r) for r in rows)
+    widths = [0] * ncols
+    for r in rows:
+        for i, cell in enumerate(r[:-1]):
+            widths[i] = max(widths[i], len(cell) + padding, minwidth)
+    lines = []
+    for r in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(r[:-1])]
+        lines.append("".join(cells) + r[-1])
+    return "\n".join(lines) + "\n"
