@@ -13,6 +13,8 @@ USAGE = """usage: narthex [--version] <command> [<args> ...]
 Commands:
   serve                   Run the Narthex server (Prometheus's flags; see 'narthex serve --help').
   check config FILE...    Check configuration files, as 'promtool check config' does.
+  check rules FILE...     Check rule files, as 'promtool check rules' does.
+  test rules FILE...      Run rule unit tests, as 'promtool test rules' does.
   tsdb <command> ...      TSDB tools: create-blocks-from openmetrics, list, analyze, dump (as promtool).
   promqltest FILE...      Run PromQL conformance scripts (promqltest format) against the engine.
   version                 Print version information.
@@ -45,8 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from narthex.cli.serve import serve_main
 
         return serve_main(rest)
+    if command == "check" and rest[:1] == ["rules"]:
+        from narthex.cli.rules import check_rules_main
+
+        return check_rules_main(rest[1:])
     if command == "check":
         return _check(rest)
+    if command == "test" and rest[:1] == ["rules"]:
+        from narthex.cli.rules import test_rules_main
+
+        return test_rules_main(rest[1:])
     if command == "tsdb":
         from narthex.cli.tsdb import tsdb_main
 

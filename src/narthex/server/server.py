@@ -16,6 +16,8 @@ import time
 from narthex import __version__
 from narthex.config import Config, ConfigError, load_config
 from narthex.discovery.mechanisms import unsupported, unsupported_message
+from narthex.notifier.manager import Notifier
+from narthex.rules.manager import RuleManager
 from narthex.scrape.manager import ScrapeManager
 from narthex.server.component import Component
 from narthex.server.metrics import ConfigMetrics, new_registry
@@ -58,7 +60,11 @@ class Server:
         register_lifecycle(self.web, self.reload, self.request_quit)
         self.storage = StorageComponent(options, self.registry)
         self.scrape = ScrapeManager(self.registry, lambda: self.storage.db)
-        self.components: list[Component] = [self.storage, self.scrape]
+        self.notifier = Notifier.from_server_options(options, self.registry)
+        self.rule_manager = RuleManager.from_server_options(
+            options, self.registry, self.storage, self.notifier
+        )
+        self.components: list[Component] = [self.storage, self.scrape, self.notifier, self.rule_manager]
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._config_digest = b""

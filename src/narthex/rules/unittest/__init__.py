@@ -1,0 +1,1 @@
+"""``narthex test rules``: promtool's rule unit tests."""
