@@ -25,6 +25,8 @@ from narthex.server.options import ServerOptions
 from narthex.server.storage import StorageComponent
 from narthex.util.buildinfo import revision
 from narthex.util.log import get_logger
+from narthex.web.api import register_api
+from narthex.web.api.wiring import server_api_deps
 from narthex.web.app import ReadyState, WebHandler, WebOptions
 from narthex.web.lifecycle import register_lifecycle
 from narthex.web.webconfig import WebConfig
@@ -58,6 +60,7 @@ class Server:
             self.registry,
         )
         register_lifecycle(self.web, self.reload, self.request_quit)
+        register_api(self.web, server_api_deps(self))
         self.storage = StorageComponent(options, self.registry)
         self.scrape = ScrapeManager(self.registry, lambda: self.storage.db)
         self.notifier = Notifier.from_server_options(options, self.registry)

@@ -1,0 +1,306 @@
+"""Prometheus's JSON encoding of API responses, byte for byte where it matters to clients.
+
+Sample values are JSON strings in Go's ``strconv.FormatFloat`` shortest form ('f', switching to 'e'
+outside [1e-6, 1e21)); timestamps are unix seconds written from int64 milliseconds (``1435781451.050``).
+Matrices are formatted column-wise with numpy string ufuncs, so the per-sample work stays in C.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from narthex.model.labels import Labels
+
+_SD = np.dtypes.StringDType()
+_REPLACE = "narthex-json-fffd"
+
+
+def _replacement(error: UnicodeError) -> tuple[bytes, int]:
+    """Invalid UTF-8 (kept as surrogate escapes) becomes U+FFFD, as Go's JSON encoder writes it."""
+    assert isinstance(error, UnicodeEncodeError)
+    return b"\xef\xbf\xbd" * (error.end - error.start), error.end
+
+
+codecs.register_error(_REPLACE, _replacement)
+_HTML = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+_LINESEP = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+class RawJSON:
+    """Already-encoded JSON embedded as-is by :func:`dumps`."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalars.
+
+
+def go_string(text: str, html: bool = True) -> str:
+    """A JSON string literal as Go writes it (``html``: escape ``<>&`` like encoding/json)."""
+    out = json.dumps(text, ensure_ascii=False)
+    if html and ("<" in out or ">" in out or "&" in out):
+        out = out.translate(_HTML)
+    if "\u2028" in out or "\u2029" in out:
+        out = out.translate(_LINESEP)
+    return out
+
+
+def _positional(value: float) -> str:
+    """Shortest round-trip digits of ``value`` written without an exponent."""
+    text = format(Decimal(repr(value)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_float(value: float) -> str:
+    """``strconv.FormatFloat(v, fmt, -1, 64)`` with Prometheus's choice of fmt (``MarshalFloat``)."""
+    if value != value:
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = repr(value)
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        return text
+    if "e" in text:
+        return _positional(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_float_f(value: float) -> str:
+    """``strconv.FormatFloat(v, 'f', -1, 64)``: never an exponent (scalar results)."""
+    if value != value:
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = repr(value)
+    if "e" in text:
+        return _positional(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_timestamp(ms: int) -> str:
+    """``jsonutil.MarshalTimestamp``: seconds, then a 3-digit millisecond fraction when non-zero."""
+    sign = "-" if ms < 0 else ""
+    sec, frac = divmod(abs(ms), 1000)
+    return f"{sign}{sec}.{frac:03d}" if frac else f"{sign}{sec}"
+
+
+def go_float_json(value: float) -> str:
+    """A float64 as Go's encoding/json writes it: shortest digits, 'e' below 1e-6 or from 1e21."""
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        text = repr(value)
+        if text[-4:-1] == "e-0":
+            text = text[:-2] + text[-1]
+        return text
+    return format_float_f(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns.
+
+
+_FRACTIONS = np.array(["", *(f".{i:03d}" for i in range(1, 1000))], dtype=_SD)
+_DEDUP_MIN = 64
+
+
+def _dedup(column: np.ndarray, fmt: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Format each distinct value once (compared bitwise) and spread the strings back."""
+    if len(column) >= _DEDUP_MIN:
+        keys = column.view(np.int64)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        if len(unique) < len(column):
+            return fmt(unique.view(column.dtype))[inverse]
+    return fmt(column)
+
+
+def _timestamps(ms: np.ndarray) -> np.ndarray:
+    magnitude = np.abs(ms)
+    out = np.strings.add((magnitude // 1000).astype(_SD), _FRACTIONS[magnitude % 1000])
+    neg = ms < 0
+    if neg.any():
+        out = np.where(neg, np.strings.add("-", out), out)
+    return np.asarray(out, dtype=_SD)
+
+
+def format_timestamps(ms: np.ndarray) -> np.ndarray:
+    """:func:`format_timestamp` over an int64 array; returns a StringDType array."""
+    return _dedup(np.ascontiguousarray(ms, dtype=np.int64), _timestamps)
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    out = np.empty(len(values), dtype=_SD)
+    with np.errstate(invalid="ignore"):
+        integral = (values == np.trunc(values)) & (np.abs(values) < 1e15)
+    integral &= ~((values == 0) & np.signbit(values))
+    out[integral] = values[integral].astype(np.int64).astype(_SD)
+    rest = np.flatnonzero(~integral)
+    if len(rest):
+        picked = values[rest]
+        out[rest] = np.array(list(map(float.__repr__, picked.tolist())), dtype=_SD)
+        magnitude = np.abs(picked)
+        odd = (
+            ~np.isfinite(picked)
+            | (picked == 0)
+            | ((magnitude >= 1e-6) & (magnitude < 1e-4))
+            | (magnitude >= 1e15)
+        )
+        for i in np.flatnonzero(odd).tolist():
+            out[rest[i]] = format_float(float(picked[i]))
+    return out
+
+
+def format_floats(values: np.ndarray) -> np.ndarray:
+    """:func:`format_float` over a float64 array; returns a StringDType array."""
+    return _dedup(np.ascontiguousarray(values, dtype=np.float64), _floats)
+
+
+def format_points(ms: np.ndarray, values: np.ndarray) -> list[str]:
+    """``[ts,"v"]`` for every point of the two parallel arrays."""
+    if len(ms) == 0:
+        return []
+    points = np.strings.add(np.strings.add("[", format_timestamps(ms)), ',"')
+    points = np.strings.add(np.strings.add(points, format_floats(values)), '"]')
+    return points.tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels and values.
+
+
+def labels_json(labels: Labels) -> str:
+    """A label set as a JSON object in label order (``marshalLabelsJSON``: no HTML escaping)."""
+    if not labels:
+        return "{}"
+    return "{" + ",".join(f"{go_string(k, False)}:{go_string(v, False)}" for k, v in labels) + "}"
+
+
+def matrix_json(series: Sequence[tuple[Labels, np.ndarray, np.ndarray]]) -> str:
+    """A matrix: ``[{"metric":{..},"values":[[ts,"v"],..]},..]``, formatted in one pass."""
+    if not series:
+        return "[]"
+    lengths = [len(t) for _, t, _ in series]
+    total = sum(lengths)
+    if total:
+        points = format_points(
+            np.concatenate([np.asarray(t, dtype=np.int64) for _, t, _ in series]),
+            np.concatenate([np.asarray(v, dtype=np.float64) for _, _, v in series]),
+        )
+    else:
+        points = []
+    parts = []
+    start = 0
+    for (labels, _, _), n in zip(series, lengths, strict=True):
+        body = ",".join(points[start : start + n])
+        start += n
+        parts.append(f'{{"metric":{labels_json(labels)},"values":[{body}]}}')
+    return "[" + ",".join(parts) + "]"
+
+
+def vector_json(samples: Sequence[tuple[Labels, int, float]]) -> str:
+    """A vector: ``[{"metric":{..},"value":[ts,"v"]},..]``."""
+    if not samples:
+        return "[]"
+    points = format_points(
+        np.fromiter((s[1] for s in samples), dtype=np.int64, count=len(samples)),
+        np.fromiter((s[2] for s in samples), dtype=np.float64, count=len(samples)),
+    )
+    return (
+        "["
+        + ",".join(
+            f'{{"metric":{labels_json(s[0])},"value":{p}}}' for s, p in zip(samples, points, strict=True)
+        )
+        + "]"
+    )
+
+
+def scalar_json(ms: int, value: float) -> str:
+    """``promql.Scalar``: ``[ts, "v"]`` with the time as Go's float64 seconds and 'f' formatting."""
+    return f'[{go_float_json(ms / 1000)},"{format_float_f(value)}"]'
+
+
+def string_json(ms: int, value: str) -> str:
+    """``promql.String``: ``[ts, "text"]``."""
+    return f"[{go_float_json(ms / 1000)},{go_string(value)}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic values and the envelope.
+
+
+def dumps(value: Any) -> str:
+    """Encode plain data (dicts keep their order) as Go's encoding/json would; RawJSON is embedded."""
+    parts: list[str] = []
+    _encode(value, parts)
+    return "".join(parts)
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if isinstance(value, RawJSON):
+        out.append(value.text)
+    elif isinstance(value, str):
+        out.append(go_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(go_float_json(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            out.append(go_string(str(key)))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, Iterable):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def success_body(data: Any, warnings: Sequence[str] = (), infos: Sequence[str] = ()) -> bytes:
+    """``{"status":"success","data":..,"warnings":[..],"infos":[..]}`` (empty lists omitted)."""
+    parts = ['{"status":"success"']
+    if data is not None:
+        parts.append(',"data":')
+        parts.append(dumps(data))
+    if warnings:
+        parts.append(',"warnings":' + dumps(list(warnings)))
+    if infos:
+        parts.append(',"infos":' + dumps(list(infos)))
+    parts.append("}")
+    return "".join(parts).encode("utf-8", _REPLACE)
+
+
+def error_body(error_type: str, message: str, data: Any = None) -> bytes:
+    """``{"status":"error","data":..?,"errorType":..,"error":..}`` in Go's field order."""
+    parts = ['{"status":"error"']
+    if data is not None:
+        parts.append(',"data":' + dumps(data))
+    parts.append(f',"errorType":{go_string(error_type)},"error":{go_string(message)}}}')
+    return "".join(parts).encode("utf-8", _REPLACE)
