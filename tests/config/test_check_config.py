@@ -110,6 +110,17 @@ def test_rule_file_parse_error_fails(tmp_path: pathlib.Path) -> None:
     assert err.startswith("  FAILED:\n") and "yaml: line" in err
 
 
+def test_rule_file_with_invalid_expression_fails(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "bad.rules").write_text(
+        "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum(up\n"
+    )
+    path = tmp_path / "prometheus.yml"
+    path.write_text("rule_files: [bad.rules]\n")
+    code, _, err = run([str(path)])
+    assert code == 1
+    assert "unclosed left parenthesis" in err
+
+
 def test_multiple_files_and_missing_file(tmp_path: pathlib.Path) -> None:
     good = tmp_path / "good.yml"
     good.write_text("")

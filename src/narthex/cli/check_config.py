@@ -4,7 +4,7 @@ The jobs of ``scrape_config_files`` are always loaded and validated (promtool sk
 ``--syntax-only``; Prometheus itself refuses such a file, and so does this check). Without
 ``--syntax-only`` the files a configuration names are checked too, as promtool does: rule files (globs
 may match nothing, plain names must exist), authorization credential files, TLS client certificates and
-keys, and file_sd target files (which must parse). Rule files are then read and their rules counted.
+keys, and file_sd target files (which must parse). Rule files are then validated as ``check rules`` does.
 """
 
 from __future__ import annotations
@@ -200,49 +200,20 @@ def _first_error(exc: Exception) -> str:
     return str(exc)
 
 
-def _count_rules(filename: str) -> int:
-    """The number of rules in a rule file; ValueError when its structure is not groups of rules."""
-    with open(filename, encoding="utf-8", errors="surrogateescape") as fh:
-        content = fh.read()
-    try:
-        data, _ = parse_yaml(content)
-    except YAMLSyntaxError as exc:
-        raise ValueError(str(exc)) from None
-    except DuplicateKeyError as exc:
-        raise ValueError(f"yaml: unmarshal errors:\n  line {exc.line}: field {exc.key} already set") from None
-    if data is None:
-        return 0
-    if not isinstance(data, dict):
-        raise ValueError("yaml: unmarshal errors:\n  line 1: cannot unmarshal into rulefmt.RuleGroups")
-    for key in data:
-        if key != "groups":
-            raise ValueError(f"yaml: unmarshal errors:\n  field {key} not found in type rulefmt.RuleGroups")
-    groups = data.get("groups") or []
-    if not isinstance(groups, list):
-        raise ValueError("groups: must be a list of rule groups")
-    total = 0
-    for index, group in enumerate(groups):
-        if not isinstance(group, dict):
-            raise ValueError(f"group {index}: must be a mapping")
-        rules = group.get("rules") or []
-        if not isinstance(rules, list):
-            raise ValueError(f"group {group.get('name', index)!s}: rules must be a list")
-        total += len(rules)
-    return total
-
-
 def _check_rule_files(rule_files: list[str], out: TextIO, err: TextIO) -> bool:
-    """Print promtool's per-rule-file lines; return whether any file failed."""
+    """Validate each rule file as ``check rules`` does and print promtool's lines; True if any failed."""
+    from narthex.rules.rulefmt import parse_rule_file
+
     failed = False
     for filename in rule_files:
         print("Checking", filename, file=out)
-        try:
-            count = _count_rules(filename)
-        except (OSError, ValueError) as exc:
+        rule_file, errors = parse_rule_file(filename)
+        if errors or rule_file is None:
             print("  FAILED:", file=err)
-            print(f"{filename}: {exc}", file=err)
+            for error in errors:
+                print(error, file=err)
             failed = True
             continue
-        print(f"  SUCCESS: {count} rules found", file=out)
+        print(f"  SUCCESS: {rule_file.rule_count} rules found", file=out)
         print(file=out)
     return failed

@@ -8,10 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from narthex.cli.flags import Flag, FlagSet
-from narthex.model.duration import parse_duration
+from narthex.model.duration import format_duration, parse_duration
 from narthex.model.regex import RegexError, compile_regex
 from narthex.util.log import LEVELS
-from narthex.util.units import parse_bytes
+from narthex.util.units import format_bytes, parse_bytes
 
 KNOWN_FEATURES = frozenset(
     {
@@ -356,15 +356,22 @@ class ServerOptions:
         return self.values["storage.tsdb.retention.size"] or 0
 
     def flag_strings(self) -> dict[str, str]:
-        """Every flag as text, for ``/api/v1/status/flags``."""
+        """Every flag as text for ``/api/v1/status/flags``, durations and sizes written as Prometheus does."""
         out = {}
-        for name, value in sorted(self.values.items()):
+        for flag in serve_flagset().flags:
+            value = self.values.get(flag.name)
             if isinstance(value, bool):
-                out[name] = "true" if value else "false"
+                out[flag.name] = "true" if value else "false"
             elif isinstance(value, list):
-                out[name] = ",".join(str(v) for v in value)
+                out[flag.name] = ",".join(str(v) for v in value)
+            elif value is None:
+                out[flag.name] = ""
+            elif flag.convert is parse_duration:
+                out[flag.name] = format_duration(value)
+            elif flag.convert is parse_bytes:
+                out[flag.name] = format_bytes(value)
             else:
-                out[name] = "" if value is None else str(value)
+                out[flag.name] = str(value)
         return out
 
 

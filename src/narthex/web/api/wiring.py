@@ -6,7 +6,7 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any
 
-from narthex.model.duration import format_duration, parse_duration
+from narthex.model.duration import format_duration
 from narthex.util.units import format_bytes
 from narthex.web.api.core import ApiDeps
 
@@ -39,18 +39,6 @@ def storage_retention(options: Any) -> str:
     return " or ".join(parts)
 
 
-def flag_strings(options: Any) -> dict[str, str]:
-    """Every flag as text for ``/status/flags``, durations written like ``5m`` as Prometheus does."""
-    from narthex.server.options import serve_flagset
-
-    out = dict(options.flag_strings())
-    for flag in serve_flagset().flags:
-        value = options.values.get(flag.name)
-        if flag.convert is parse_duration and isinstance(value, int):
-            out[flag.name] = format_duration(value)
-    return out
-
-
 def alertmanager_urls(server: Server) -> tuple[list[str], list[str]]:
     """The notifier's active and dropped Alertmanagers (none while there is no notifier)."""
     notifier = getattr(server, "notifier", None)
@@ -79,7 +67,7 @@ def server_api_deps(server: Server) -> ApiDeps:
         db=lambda: server.storage.db,
         engine=lambda: engine,
         config=lambda: server.config,
-        flags=functools.partial(flag_strings, options),
+        flags=options.flag_strings,
         scrape=lambda: server.scrape,
         rules=lambda: getattr(server, "rule_manager", None),
         alertmanagers=functools.partial(alertmanager_urls, server),
