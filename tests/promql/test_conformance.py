@@ -45,7 +45,7 @@ def _files() -> list[Path]:
     return sorted(SHARED_DIR.glob("*.test")) if SHARED_DIR.is_dir() else []
 
 
-def test_conformance_scripts() -> None:
+def test_conformance_scripts(conformance_report: dict[str, str]) -> None:
     files = _files()
     if not files:
         pytest.skip(f"shared promqltest scripts not found in {SHARED_DIR} (set NARTHEX_SHARED)")
@@ -64,6 +64,9 @@ def test_conformance_scripts() -> None:
         if passed < floor:
             regressions.append(f"{path.name}: {passed} passed < {floor}")
     print(f"total: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+    conformance_report["shared/promqltest evals"] = (
+        f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped (native histograms: a later issue)"
+    )
     assert not regressions, "\n".join(regressions + failures[:50])
     assert totals[1] == 0, "\n".join(failures[:50])
 
