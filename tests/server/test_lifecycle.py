@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 
@@ -128,8 +129,6 @@ def test_logs_are_one_logfmt_line_per_event(server_factory):
 
 
 def test_json_log_format(server_factory):
-    import json
-
     server = server_factory("--log.format=json")
     server.stop()
     records = [json.loads(line) for line in server.log().splitlines() if line.strip()]
@@ -150,6 +149,9 @@ def test_unsupported_discovery_is_logged_with_job(server_factory):
     log = server.log()
     line = next(line for line in log.splitlines() if "kubernetes_sd_configs" in line)
     assert "level=error" in line and "scrape_pool=k8s-pods" in line
+    targets = json.loads(server.request("GET", "/api/v1/targets").body)["data"]
+    assert "kubernetes_sd_configs" in targets["discoveryErrors"]["k8s-pods"][0]
+    assert "self" not in targets["discoveryErrors"]
 
 
 def test_route_prefix_applies_to_every_path(server_factory):

@@ -228,6 +228,11 @@ class ScrapeManager:
             name, cfg.scrape_interval, cfg.scrape_timeout, cfg.sd_mechanisms(), job.discovery.errors()
         )
 
+    def discovery_errors(self) -> dict[str, list[str]]:
+        """Per job, the discovery problems (unimplemented mechanisms, failing SD sources), if any."""
+        errors = {name: job.discovery.errors() for name, job in self.jobs.items()}
+        return {name: errs for name, errs in errors.items() if errs}
+
     def active_targets(self) -> dict[str, list[Target]]:
         return {name: job.pool.active_targets() for name, job in self.jobs.items()}
 

@@ -98,6 +98,15 @@ async def targets(request: web.Request, form: Form, deps: ApiDeps) -> ApiResult:
             for t in dropped[pool]
         ]
         data["droppedTargetCounts"] = dict(_state(manager, "dropped_target_counts"))
+    # Narthex extension (clients ignore unknown keys): why a job may be missing targets, e.g. a
+    # service discovery mechanism Narthex does not implement yet.
+    errors = {
+        pool: errs
+        for pool, errs in _state(manager, "discovery_errors").items()
+        if not pool_filter or pool == pool_filter
+    }
+    if errors:
+        data["discoveryErrors"] = errors
     return ApiResult(data)
 
 
