@@ -423,3 +423,16 @@ def test_info_function() -> None:
     assert got == {lbl("requests", instance="i", job="j", region="eu"): 5.0}
     got = vec(eng.instant_query(s, 'info(requests, {region="us"})', 0))
     assert got == {}
+
+
+def test_many_to_many_error_names_series_as_prometheus_3_does():
+    s = MemoryStorage()
+    for name, extra in (("left", "x"), ("right", "y"), ("right", "z")):
+        s.add_series((("__name__", name), ("a", "1"), ("b", extra)), [0], [1.0])
+    with pytest.raises(ExecutionError) as info:
+        Engine().instant_query(s, "left + on(a) right", 0)
+    assert str(info.value) == (
+        'found duplicate series for the match group {a="1"} on the right hand-side of the operation: '
+        '[{__name__="right", a="1", b="y"}, {__name__="right", a="1", b="z"}];'
+        "many-to-many matching not allowed: matching labels must be unique on one side"
+    )

@@ -10,7 +10,7 @@ import numpy as np
 
 from narthex.model.labels import METRIC_NAME, Labels
 from narthex.promql.ast import Cardinality, VectorMatching
-from narthex.promql.value import METADATA_LABELS, ExecutionError, VecBlock, format_labels
+from narthex.promql.value import METADATA_LABELS, ExecutionError, VecBlock, labels_string
 
 ARITHMETIC_OPS = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 COMPARISON = frozenset({"==", "!=", ">", "<", ">=", "<="})
@@ -194,9 +194,9 @@ def vector_binop(
     if (counts > 1).any():
         g, t = (int(x[0]) for x in np.nonzero(counts > 1))
         rows = [int(r) for r in np.nonzero((rsig == g) & rhs.present[:, t])[0][:2]]
-        a, b = sorted(format_labels(rhs.labels[r]) for r in rows)
+        a, b = sorted(labels_string(rhs.labels[r]) for r in rows)
         one_side = "left" if swap else "right"
-        matched = format_labels(_match_labels(rhs.labels[rows[0]], matching))
+        matched = labels_string(_match_labels(rhs.labels[rows[0]], matching))
         raise ExecutionError(
             f"found duplicate series for the match group {matched} on the {one_side} hand-side of the "
             f"operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on "

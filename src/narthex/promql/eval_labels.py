@@ -10,7 +10,7 @@ import numpy as np
 from narthex.model.labels import METRIC_NAME, Labels
 from narthex.model.matcher import Matcher, MatchType
 from narthex.promql.ast import Expr, SubqueryExpr, VectorSelector, walk
-from narthex.promql.value import ExecutionError, VecBlock, format_labels
+from narthex.promql.value import ExecutionError, VecBlock, labels_string
 
 _META = frozenset("\\.+*?()|[]{}^$")
 
@@ -134,8 +134,8 @@ def combine_info(
             ts = int(best[g, t])
             raise ExecutionError(
                 "found duplicate series for info metric: existing "
-                f"{format_labels(info_block.labels[rows[0]])} @ {ts}, "
-                f"new {format_labels(info_block.labels[rows[1]])} @ {ts}"
+                f"{labels_string(info_block.labels[rows[0]])} @ {ts}, "
+                f"new {labels_string(info_block.labels[rows[1]])} @ {ts}"
             )
         rowmap[info_sig[rr], tt] = rr
     names = list(info_names)

@@ -32,8 +32,20 @@ def drop_metadata(labels: Labels) -> Labels:
     return tuple(p for p in labels if p[0] not in METADATA_LABELS)
 
 
+def labels_string(labels: Labels) -> str:
+    """Prometheus's ``labels.Labels.String()`` as its error messages use it: ``{__name__="x", a="b"}``."""
+    from narthex.model.labels import is_valid_legacy_label_name
+    from narthex.promql.lexer import go_quote
+
+    return (
+        "{"
+        + ", ".join(f"{k if is_valid_legacy_label_name(k) else go_quote(k)}={go_quote(v)}" for k, v in labels)
+        + "}"
+    )
+
+
 def format_labels(labels: Labels) -> str:
-    """Prometheus's ``Labels.String()``: ``name{a="b"}`` or ``{a="b"}``."""
+    """A series as the promqltest format writes it: ``name{a="b"}`` or ``{a="b"}``."""
     from narthex.promql.lexer import go_quote
 
     name = ""
