@@ -10,7 +10,6 @@ import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from bench.common import free_port, generate_openmetrics, start, stop, wait_http
