@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from narthex.cli.ops import COMMANDS as OPS_COMMANDS
 from narthex.util.buildinfo import version_text
 
 USAGE = """usage: narthex [--version] <command> [<args> ...]
@@ -17,6 +18,12 @@ Commands:
   test rules FILE...      Run rule unit tests, as 'promtool test rules' does.
   tsdb <command> ...      TSDB tools: create-blocks-from openmetrics, list, analyze, dump (as promtool).
   promqltest FILE...      Run PromQL conformance scripts (promqltest format) against the engine.
+  query EXPR              Instant query against a server (--server, default $NARTHEX_URL or :9090).
+  query-range EXPR        Range query (--start, --end, --step).
+  series MATCH...         Series matching selectors.
+  labels [NAME]           Label names, or one label's values.
+  targets|alerts|rules    Scrape targets, active alerts, rule groups of a server.
+  health|ready            Check a server's /-/healthy or /-/ready.
   version                 Print version information.
 """
 
@@ -61,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from narthex.cli.tsdb import tsdb_main
 
         return tsdb_main(rest)
+    if command in OPS_COMMANDS:
+        from narthex.cli.ops import ops_main
+
+        return ops_main([command, *rest])
     if command == "promqltest":
         from narthex.cli.promqltest import promqltest_main
 
