@@ -22,11 +22,11 @@ import functools
 import json
 import math
 import re
-from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
 from narthex.model.labels import METRIC_NAME, Labels
+from narthex.util.gofmt import format_float as format_go_float  # re-exported: Go's 'g' -1 formatting
 
 
 class ParseError(ValueError):
@@ -129,31 +129,6 @@ def seconds_to_ms(ts: float) -> int:
     if not -9.223372036854776e18 < ms < 9.223372036854776e18:
         return _INT64_MIN + 1
     return int(ms)
-
-
-def format_go_float(f: float) -> str:
-    """Go's ``strconv.FormatFloat(f, 'g', -1, 64)``."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "+Inf" if f > 0 else "-Inf"
-    if f == 0:
-        return "-0" if math.copysign(1.0, f) < 0 else "0"
-    sign, digits, exponent = Decimal(repr(f)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    ds = "".join(map(str, digits))
-    nd = len(ds)
-    dp = nd + exponent  # position of the decimal point relative to the first digit
-    exp = dp - 1
-    neg = "-" if sign else ""
-    if exp < -4 or exp >= 6:
-        mant = ds[0] + ("." + ds[1:] if nd > 1 else "")
-        return f"{neg}{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if dp <= 0:
-        return f"{neg}0.{'0' * -dp}{ds}"
-    if dp >= nd:
-        return f"{neg}{ds}{'0' * (dp - nd)}"
-    return f"{neg}{ds[:dp]}.{ds[dp:]}"
 
 
 def format_openmetrics_float(f: float) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from narthex.promql.errors import utf8_len
+from narthex.util.gofmt import go_quote, is_go_print, quote_char
 
 EOF_RUNE = ""  # What ``_next`` returns at the end of the input.
 _RUNE_ERROR = "\ufffd"
@@ -253,49 +254,19 @@ _DURATION_KEYWORD_STARTS = frozenset(k[0] for k in _DURATION_KEYWORDS)
 # ---------------------------------------------------------------------------------------------
 # Go-compatible quoting, used in messages and by the printer.
 
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def _is_print(ch: str) -> bool:
-    return ch == " " or (ch.isprintable() and ch != "\ufffd" and not ("\ud800" <= ch <= "\udfff"))
-
-
-def _quote_char(ch: str, quote: str) -> str:
-    if ch == quote or ch == "\\":
-        return "\\" + ch
-    if _is_print(ch):
-        return ch
-    if ch in _GO_ESCAPES:
-        return _GO_ESCAPES[ch]
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # A raw byte kept through surrogateescape.
-        return f"\\x{code - 0xDC00:02x}"
-    if ch == "\ufffd":
-        return ch
-    if code < 0x80 or (0xD800 <= code <= 0xDFFF):
-        return f"\\x{code & 0xFF:02x}" if code < 0x80 else "\\ufffd"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def go_quote(s: str) -> str:
-    """``strconv.Quote``: a double-quoted Go string literal."""
-    return '"' + "".join(_quote_char(c, '"') for c in s) + '"'
-
 
 def go_quote_rune(ch: str) -> str:
     """``%q`` of a rune; the end of input quotes as the replacement character, as in Go."""
     if ch == EOF_RUNE:
         ch = _RUNE_ERROR
-    return "'" + _quote_char(ch, "'") + "'"
+    return "'" + quote_char(ch, "'") + "'"
 
 
 def go_unicode_rune(ch: str) -> str:
     """``%#U`` of a rune: ``U+0063 'c'``."""
     code = ord(ch)
     text = f"U+{code:04X}"
-    if _is_print(ch):
+    if is_go_print(ch):
         text += f" '{ch}'"
     return text
 

@@ -7,7 +7,6 @@ characters, otherwise split over indented lines node by node.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 
 from narthex.model.duration import format_duration
 from narthex.model.labels import METRIC_NAME, is_valid_legacy_label_name
@@ -31,6 +30,7 @@ from narthex.promql.ast import (
 )
 from narthex.promql.errors import utf8_len
 from narthex.promql.lexer import go_quote
+from narthex.util.gofmt import format_float as go_format_float
 
 MAX_CHARACTERS_PER_LINE = 100
 _INDENT = "  "
@@ -41,33 +41,12 @@ _INDENT = "  "
 
 def format_float(value: float) -> str:
     """``strconv.FormatFloat(v, 'f', -1, 64)``: shortest digits, never an exponent."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = format(Decimal(repr(value)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return go_format_float(value, "f")
 
 
 def format_float_g(value: float) -> str:
     """Go's ``%v``/``%g`` for a float64: shortest digits, exponent form below 1e-4 or from 1e6 up."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(map(str, digits))
-    exp10 = len(text) + exponent - 1
-    prefix = "-" if sign else ""
-    if exp10 < -4 or exp10 >= 6:
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    return prefix + format_float(abs(value))
+    return go_format_float(value, "g")
 
 
 def _duration_ms_from_seconds(seconds: float) -> int:

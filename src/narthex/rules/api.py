@@ -5,10 +5,8 @@ builds them: Go's JSON time format, values in ``strconv.FormatFloat(v, 'e', -1, 
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from narthex.model.matcher import Matcher
@@ -16,6 +14,7 @@ from narthex.promql.parser import ParseError, parse_metric_selector
 from narthex.rules.alerting import Alert, AlertingRule
 from narthex.rules.group import Group
 from narthex.rules.manager import RuleManager
+from narthex.util.gofmt import format_float
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -31,17 +30,7 @@ class RulesParamError(ValueError):
 
 def format_value(value: float) -> str:
     """``strconv.FormatFloat(v, 'e', -1, 64)``: ``1e+00``, ``1.5e-07``, ``NaN``, ``+Inf``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0e+00" if math.copysign(1, value) < 0 else "0e+00"
-    sign, digits, exponent = Decimal(repr(value)).as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    exp = int(exponent) + len(digits) - 1
-    mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-    return f"{'-' if sign else ''}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    return format_float(value, "e")
 
 
 def format_time_ns(ns: int) -> str:

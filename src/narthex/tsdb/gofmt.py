@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from narthex.model.labels import Labels
+from narthex.util.gofmt import go_quote
 
 _NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
 _NS["h"] = 3600 * 10**9
@@ -63,32 +64,6 @@ def _frac(value: int, scale: int) -> str:
         return str(whole)
     digits = str(rest).rjust(len(str(scale)) - 1, "0").rstrip("0")
     return f"{whole}.{digits}"
-
-
-_SIMPLE_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
-
-
-def go_quote(s: str) -> str:
-    """``strconv.Quote``: printable characters kept, others escaped as Go does."""
-    out = ['"']
-    for ch in s:
-        c = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif c in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[c])
-        elif 0xDC80 <= c <= 0xDCFF:  # an invalid UTF-8 byte kept by surrogateescape
-            out.append(f"\\x{c - 0xDC00:02x}")
-        elif ch == " " or (ch.isprintable() and not ch.isspace()):
-            out.append(ch)
-        elif c < 0x80:
-            out.append(f"\\x{c:02x}")
-        elif c < 0x10000:
-            out.append(f"\\u{c:04x}")
-        else:
-            out.append(f"\\U{c:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def labels_string(labels: Labels) -> str:

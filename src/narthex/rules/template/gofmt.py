@@ -11,31 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def _is_go_printable(ch: str) -> bool:
-    return ch == " " or (ch.isprintable() and not ch.isspace())
-
-
-def go_quote(text: str, quote: str = '"') -> str:
-    """strconv.Quote (or QuoteRune with ``quote="'"``)."""
-    out = [quote]
-    for ch in text:
-        if ch == quote or ch == "\\":
-            out.append("\\" + ch)
-        elif _is_go_printable(ch):
-            out.append(ch)
-        elif ch in _QUOTE_ESCAPES:
-            out.append(_QUOTE_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append(quote)
-    return "".join(out)
+from narthex.util.gofmt import format_float, go_quote, is_go_print
 
 
 def go_type_name(value: Any) -> str:
@@ -65,74 +41,6 @@ def go_type_name(value: Any) -> str:
     if callable(value):
         return "func"
     return type(value).__name__
-
-
-# -- floats -----------------------------------------------------------------------------------------
-
-
-def _shortest_digits(value: float) -> tuple[str, int]:
-    """Shortest round-trip decimal digits of abs(value) and the decimal point position (0.DIGITS x 10^dp)."""
-    text = repr(abs(value))
-    exp = 0
-    if "e" in text:
-        text, exp_text = text.split("e")
-        exp = int(exp_text)
-    int_part, _, frac = text.partition(".")
-    digits = int_part + frac
-    dp = len(int_part) + exp
-    stripped = digits.lstrip("0")
-    dp -= len(digits) - len(stripped)
-    stripped = stripped.rstrip("0")
-    if not stripped:
-        return "", 0
-    return stripped, dp
-
-
-def _fmt_e(digits: str, dp: int, prec: int, letter: str) -> str:
-    first = digits[0] if digits else "0"
-    out = first
-    if prec > 0:
-        out += "." + digits[1 : prec + 1].ljust(prec, "0")
-    exp = dp - 1 if digits else 0
-    sign = "-" if exp < 0 else "+"
-    return f"{out}{letter}{sign}{abs(exp):02d}"
-
-
-def _fmt_f(digits: str, dp: int, prec: int) -> str:
-    int_part = digits[:dp].ljust(dp, "0") if dp > 0 else "0"
-    if prec <= 0:
-        return int_part
-    frac = "".join(digits[i] if 0 <= i < len(digits) else "0" for i in range(dp, dp + prec))
-    return int_part + "." + frac
-
-
-def format_float(value: float, fmt: str = "g", prec: int = -1) -> str:
-    """strconv.FormatFloat(value, fmt, prec, 64) for fmt in e, E, f, F, g, G (prec -1: shortest)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    neg = math.copysign(1.0, value) < 0
-    sign = "-" if neg else ""
-    lower = fmt.lower()
-    if prec >= 0:
-        if lower == "g":
-            body = f"{abs(value):.{max(prec, 1)}g}"
-            return sign + (body.upper() if fmt == "G" else body)
-        body = f"{abs(value):.{prec}{lower}}"
-        return sign + (body.upper() if fmt == "E" else body)
-    digits, dp = _shortest_digits(value)
-    if lower == "e":
-        body = _fmt_e(digits, dp, max(len(digits) - 1, 0), fmt)
-    elif lower == "f":
-        body = _fmt_f(digits, dp, max(len(digits) - dp, 0))
-    else:
-        exp = dp - 1
-        if digits and (exp < -4 or exp >= 6):
-            body = _fmt_e(digits, dp, len(digits) - 1, "e" if fmt == "g" else "E")
-        else:
-            body = _fmt_f(digits, dp, max(len(digits) - dp, 0))
-    return sign + body
 
 
 # -- the %v rendering of values ------------------------------------------------------------------------------
@@ -255,7 +163,7 @@ def _format_int(value: int, verb: str, spec: _Spec) -> str:
         return spec.pad(go_quote(chr(magnitude), "'") if magnitude <= 0x10FFFF else "'\ufffd'")
     if verb == "U":
         text = f"U+{magnitude:04X}"
-        if spec.sharp and magnitude <= 0x10FFFF and _is_go_printable(chr(magnitude)):
+        if spec.sharp and magnitude <= 0x10FFFF and is_go_print(chr(magnitude)):
             text += f" '{chr(magnitude)}'"
         return spec.pad(text)
     base = {"d": "d", "v": "d", "b": "b", "o": "o", "O": "o", "x": "x", "X": "X"}[verb]
@@ -315,7 +223,7 @@ def _format_string(text: str, verb: str, spec: _Spec) -> str:
     if verb in "vs":
         return spec.pad(text)
     if verb == "q":
-        if spec.sharp and "`" not in text and all(_is_go_printable(c) or c == "\t" for c in text):
+        if spec.sharp and "`" not in text and all(is_go_print(c) or c == "\t" for c in text):
             return spec.pad("`" + text + "`")
         return spec.pad(go_quote(text))
     data = text.encode("utf-8", "surrogatepass")

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
-
 from narthex.model.labels import Labels, is_valid_legacy_label_name
 from narthex.promql.lexer import go_quote
+from narthex.util.gofmt import format_float
 
 
 def format_float_e(value: float) -> str:
     """``strconv.FormatFloat(v, 'E', -1, 64)``: ``1E+00``, ``3.5E-01``, ``NaN``, ``+Inf``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0E+00" if math.copysign(1, value) < 0 else "0E+00"
-    sign, digits, exponent = Decimal(repr(value)).as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    exp = int(exponent) + len(digits) - 1
-    mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-    return f"{'-' if sign else ''}{mantissa}E{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    return format_float(value, "E")
 
 
 def go_duration(ms: int) -> str:
