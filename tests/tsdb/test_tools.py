@@ -9,7 +9,8 @@ import pytest
 from bench.common import generate_openmetrics
 
 from narthex.cli.tsdb import tsdb_main
-from narthex.tsdb.gofmt import format_go_duration, go_quote, parse_go_duration, tabwrite
+from narthex.tsdb.gofmt import format_go_duration, parse_go_duration, tabwrite
+from narthex.util.gofmt import go_quote
 
 from .conftest import STALE_NAN, add, lbl
 

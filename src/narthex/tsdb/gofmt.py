@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from narthex.model.labels import Labels
-from narthex.util.gofmt import go_quote
+from narthex.util.gofmt import go_duration, labels_string
 
 _NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
 _NS["h"] = 3600 * 10**9
@@ -39,41 +39,12 @@ def parse_go_duration(text: str) -> int:
 
 def format_go_duration(ns: int) -> str:
     """``time.Duration.String()``: ``2h0m0s``, ``1h59m59.999s``, ``1.5s``, ``999ms``, ``0s``."""
-    if ns == 0:
-        return "0s"
-    sign = "-" if ns < 0 else ""
-    u = abs(ns)
-    if u < 10**9:
-        for unit, scale in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
-            if u >= scale or unit == "ns":
-                return sign + _frac(u, scale) + unit
-    secs, frac = divmod(u, 10**9)
-    minutes, s = divmod(secs, 60)
-    hours, m = divmod(minutes, 60)
-    out = _frac(s * 10**9 + frac, 10**9) + "s"
-    if minutes:
-        out = f"{m}m" + out
-    if hours:
-        out = f"{hours}h" + out
-    return sign + out
-
-
-def _frac(value: int, scale: int) -> str:
-    whole, rest = divmod(value, scale)
-    if not rest:
-        return str(whole)
-    digits = str(rest).rjust(len(str(scale)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"
-
-
-def labels_string(labels: Labels) -> str:
-    """``labels.Labels.String()``: ``{__name__="up", job="x"}``."""
-    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in labels) + "}"
+    return go_duration(ns)
 
 
 def condensed_labels(labels: Labels) -> str:
     """promtool's ``CondensedString``: as :func:`labels_string` without spaces after commas."""
-    return "{" + ",".join(f"{k}={go_quote(v)}" for k, v in labels) + "}"
+    return labels_string(labels, sep=",")
 
 
 _BYTE_UNITS = (("EiB", 1 << 60), ("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20))

@@ -99,3 +99,44 @@ def format_float(value: float, fmt: str = "g", prec: int = -1) -> str:
         else:
             body = _fmt_f(digits, dp, max(len(digits) - dp, 0))
     return sign + body
+
+
+def _fraction(value: int, scale: int) -> str:
+    """``value / scale`` in decimal with trailing zeros dropped (``1500, 1000`` -> ``1.5``)."""
+    whole, rest = divmod(value, scale)
+    if not rest:
+        return str(whole)
+    return f"{whole}." + str(rest).rjust(len(str(scale)) - 1, "0").rstrip("0")
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()``: ``0s``, ``1.5ms``, ``1m30s``, ``2h0m0s``."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    u = abs(ns)
+    if u < 1_000_000_000:
+        for unit, scale in (("ns", 1), ("µs", 1_000), ("ms", 1_000_000)):
+            if u < scale * 1000:
+                return sign + _fraction(u, scale) + unit
+    seconds, frac = divmod(u, 1_000_000_000)
+    minutes, secs = divmod(seconds, 60)
+    hours, mins = divmod(minutes, 60)
+    out = _fraction(secs * 1_000_000_000 + frac, 1_000_000_000) + "s"
+    if minutes:
+        out = f"{mins}m" + out
+    if hours:
+        out = f"{hours}h" + out
+    return sign + out
+
+
+def labels_string(labels: tuple[tuple[str, str], ...], sep: str = ", ") -> str:
+    """Prometheus's ``labels.Labels.String()``: ``{__name__="up", job="x"}``, names quoted when they are
+    not valid legacy label names (``sep=","`` gives ``StringNoSpace``)."""
+    from narthex.model.labels import is_valid_legacy_label_name
+
+    return (
+        "{"
+        + sep.join(f"{k if is_valid_legacy_label_name(k) else go_quote(k)}={go_quote(v)}" for k, v in labels)
+        + "}"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from narthex.util.gofmt import go_duration
+
 NANOS_PER_SECOND = 1_000_000_000
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MONTHS = [
@@ -41,23 +43,7 @@ class GoDuration:
 
     def String(self) -> str:
         """Go's Duration.String, e.g. ``1h2m0.5s``, ``1.5ms``, ``0s``."""
-        ns = self.ns
-        if ns == 0:
-            return "0s"
-        sign = "-" if ns < 0 else ""
-        u = abs(ns)
-        if u < NANOS_PER_SECOND:
-            for unit, size in (("ns", 1), ("µs", 1_000), ("ms", 1_000_000)):
-                if u < size * 1000:
-                    return sign + _fraction(u, size) + unit
-        seconds, frac = divmod(u, NANOS_PER_SECOND)
-        out = _fraction(seconds % 60 * NANOS_PER_SECOND + frac, NANOS_PER_SECOND) + "s"
-        minutes = seconds // 60
-        if minutes:
-            out = f"{minutes % 60}m" + out
-            if minutes >= 60:
-                out = f"{minutes // 60}h" + out
-        return sign + out
+        return go_duration(self.ns)
 
     def Seconds(self) -> float:
         return self.ns / NANOS_PER_SECOND
@@ -99,14 +85,6 @@ def _remainder(a: int, b: int) -> int:
     """Go's ``%`` (sign of the dividend)."""
     r = abs(a) % b
     return -r if a < 0 else r
-
-
-def _fraction(value: int, unit: int) -> str:
-    whole, frac = divmod(value, unit)
-    if not frac:
-        return str(whole)
-    width = len(str(unit)) - 1
-    return f"{whole}." + f"{frac:0{width}d}".rstrip("0")
 
 
 class GoMonth(int):

@@ -25,10 +25,11 @@ from narthex.rules.group import Group, GroupOptions
 from narthex.rules.manager import build_groups
 from narthex.rules.metrics import RuleMetrics
 from narthex.rules.rule import RuleResultTypeError, engine_query_func
-from narthex.rules.unittest.gofmt import format_float_e, go_duration, labels_string, sort_key
+from narthex.rules.unittest.gofmt import format_float_e, go_duration, sort_key
 from narthex.rules.unittest.junit import JUnitReport, JUnitSuite
 from narthex.rules.unittest.spec import PromQLTestCase, TestGroup, UnitTestFile, parse_unit_test_file
 from narthex.rules.yamldecode import YAMLError
+from narthex.util.gofmt import labels_string
 
 SUCCESS = 0
 FAILURE = 1
