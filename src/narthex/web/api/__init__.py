@@ -51,6 +51,15 @@ async def _options(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def _root(request: web.Request) -> web.StreamResponse:
+    """``GET /``: Prometheus redirects to its UI; with no UI, a 200 page pointing at the API.
+
+    Clients probe ``/`` to check that the server is up (prometheus-api-client's
+    ``check_prometheus_connection`` wants a 2xx after redirects).
+    """
+    return web.Response(text="Narthex: the Prometheus HTTP API is served under /api/v1\n")
+
+
 def register_api(handler: WebHandler, deps: ApiDeps) -> None:
     """Add every ``/api/v1`` route and ``/federate`` to the web handler."""
     for route, methods, endpoint in _ROUTES:
@@ -70,6 +79,7 @@ def register_api(handler: WebHandler, deps: ApiDeps) -> None:
         cfg = deps.config()
         return dict(cfg.global_config.external_labels) if cfg is not None else {}
 
+    handler.add_route("GET", "/", _root, gated=False)
     handler.add_route(
         "GET", "/federate", federation_handler(deps.db, external_labels, deps.lookback_delta_ms, deps.now_ms)
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -46,8 +47,15 @@ class RawJSON:
 # Scalars.
 
 
+# Strings that both json.dumps and Go's encoder write verbatim between quotes.
+_PLAIN = re.compile('[^"\\\\\x00-\x1f\u2028\u2029]*')
+_PLAIN_HTML = re.compile('[^"\\\\\x00-\x1f\u2028\u2029<>&]*')
+
+
 def go_string(text: str, html: bool = True) -> str:
     """A JSON string literal as Go writes it (``html``: escape ``<>&`` like encoding/json)."""
+    if (_PLAIN_HTML if html else _PLAIN).fullmatch(text):
+        return f'"{text}"'
     out = json.dumps(text, ensure_ascii=False)
     if html and ("<" in out or ">" in out or "&" in out):
         out = out.translate(_HTML)
@@ -138,7 +146,10 @@ def _timestamps(ms: np.ndarray) -> np.ndarray:
 
 def format_timestamps(ms: np.ndarray) -> np.ndarray:
     """:func:`format_timestamp` over an int64 array; returns a StringDType array."""
-    return _dedup(np.ascontiguousarray(ms, dtype=np.int64), _timestamps)
+    ms = np.ascontiguousarray(ms, dtype=np.int64)
+    if len(ms) and ms[0] == ms[-1] and (ms == ms[0]).all():  # a vector: every sample at one time
+        return np.full(len(ms), format_timestamp(int(ms[0])), dtype=_SD)
+    return _dedup(ms, _timestamps)
 
 
 def _floats(values: np.ndarray) -> np.ndarray:
@@ -168,10 +179,22 @@ def format_floats(values: np.ndarray) -> np.ndarray:
     return _dedup(np.ascontiguousarray(values, dtype=np.float64), _floats)
 
 
+_SMALL = 32
+
+
 def format_points(ms: np.ndarray, values: np.ndarray) -> list[str]:
     """``[ts,"v"]`` for every point of the two parallel arrays."""
     if len(ms) == 0:
         return []
+    if len(ms) <= _SMALL:  # numpy's string ufuncs cost more than a loop for a few points
+        return [
+            f'[{format_timestamp(t)},"{format_float(v)}"]'
+            for t, v in zip(
+                np.asarray(ms, dtype=np.int64).tolist(),
+                np.asarray(values, dtype=np.float64).tolist(),
+                strict=True,
+            )
+        ]
     points = np.strings.add(np.strings.add("[", format_timestamps(ms)), ',"')
     points = np.strings.add(np.strings.add(points, format_floats(values)), '"]')
     return points.tolist()
@@ -185,6 +208,8 @@ def labels_json(labels: Labels) -> str:
     """A label set as a JSON object in label order (``marshalLabelsJSON``: no HTML escaping)."""
     if not labels:
         return "{}"
+    if _PLAIN.fullmatch("".join([k + v for k, v in labels])):  # nothing to escape: one check
+        return '{"' + '","'.join([f'{k}":"{v}' for k, v in labels]) + '"}'
     return "{" + ",".join(f"{go_string(k, False)}:{go_string(v, False)}" for k, v in labels) + "}"
 
 
