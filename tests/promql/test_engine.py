@@ -281,7 +281,8 @@ def test_sort_order(storage: MemoryStorage) -> None:
     assert [s.value for s in res.value.samples] == [10.0, 20.0]  # type: ignore[union-attr]
     ranged = eng.range_query(storage, "sort(requests_total)", 0, MIN, MIN)
     assert ranged.warnings == [
-        "PromQL warning: sort is ineffective for range queries since results are always ordered by labels"
+        "PromQL warning: sort is ineffective for range queries since results are always ordered by labels "
+        "(1:1)"
     ]
 
 
@@ -289,7 +290,8 @@ def test_rate_info_annotation(storage: MemoryStorage) -> None:
     eng = Engine()
     res = eng.instant_query(storage, "rate(gauge[5m])", 2 * MIN)
     assert res.infos == [
-        'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "gauge"'
+        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "
+        '"gauge" (1:6)'
     ]
     assert eng.instant_query(storage, "rate(requests_total[5m])", 10 * MIN).infos == []
 
@@ -305,7 +307,7 @@ def test_histogram_quantile_classic() -> None:
     assert got == {(): pytest.approx(0.1 + 0.9 * (30 - 10) / 40)}
     res = eng.instant_query(s, "histogram_quantile(2, lat_bucket)", 0)
     assert vec(res) == {(): math.inf}
-    assert res.warnings == ["PromQL warning: quantile value should be between 0 and 1, got 2"]
+    assert res.warnings == ["PromQL warning: quantile value should be between 0 and 1, got 2 (1:20)"]
 
 
 def test_errors(storage: MemoryStorage) -> None:
@@ -436,3 +438,126 @@ def test_many_to_many_error_names_series_as_prometheus_3_does():
         '[{__name__="right", a="1", b="y"}, {__name__="right", a="1", b="z"}];'
         "many-to-many matching not allowed: matching labels must be unique on one side"
     )
+
+
+class _BlockingStorage:
+    """Wraps a storage: selecting waits until ``release`` is set, counting concurrent selections."""
+
+    def __init__(self, inner: MemoryStorage) -> None:
+        self.inner = inner
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+        self.lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+
+    def querier(self, mint: int, maxt: int) -> _BlockingStorage._Querier:
+        return _BlockingStorage._Querier(self, self.inner.querier(mint, maxt))
+
+    class _Querier:
+        def __init__(self, owner: _BlockingStorage, inner: object) -> None:
+            self.owner = owner
+            self.inner = inner
+
+        def select(self, matchers: list[object]) -> object:
+            o = self.owner
+            with o.lock:
+                o.active += 1
+                o.peak = max(o.peak, o.active)
+            o.entered.release()
+            o.release.wait(5)
+            with o.lock:
+                o.active -= 1
+            return self.inner.select(matchers)  # type: ignore[attr-defined]
+
+
+def test_max_concurrency_queues_queries(storage: MemoryStorage) -> None:
+    blocking = _BlockingStorage(storage)
+    eng = Engine(max_concurrency=2)
+    results: list[object] = []
+
+    def run() -> None:
+        results.append(eng.instant_query(blocking, "sum(requests_total)", 10 * MIN))
+
+    threads = [threading.Thread(target=run) for _ in range(5)]
+    for t in threads:
+        t.start()
+    assert blocking.entered.acquire(timeout=5) and blocking.entered.acquire(timeout=5)
+    # Two queries run; the others wait for a slot instead of reaching the storage.
+    assert not blocking.entered.acquire(timeout=0.2)
+    blocking.release.set()
+    for t in threads:
+        t.join(5)
+    assert len(results) == 5 and blocking.peak == 2
+
+
+def test_queue_wait_counts_against_the_timeout(storage: MemoryStorage) -> None:
+    blocking = _BlockingStorage(storage)
+    first = Engine(max_concurrency=1, timeout_s=10)
+    # A second engine sharing the gate (as a per-request engine with another timeout would).
+    second = Engine(timeout_s=0.2, gate=first.gate)
+    holder = threading.Thread(target=lambda: first.instant_query(blocking, "requests_total", 10 * MIN))
+    holder.start()
+    assert blocking.entered.acquire(timeout=5)
+    with pytest.raises(QueryTimeoutError, match=r"^context deadline exceeded$"):
+        second.instant_query(storage, "requests_total", 10 * MIN)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(QueryCanceledError, match=r"^context canceled$"):
+        Engine(gate=first.gate).instant_query(storage, "requests_total", 10 * MIN, cancel=cancel)
+    blocking.release.set()
+    holder.join(5)
+    # The slot is free again.
+    assert len(second.instant_query(storage, "requests_total", 10 * MIN).value) == 2  # type: ignore[arg-type]
+
+
+def test_gate_is_released_after_errors(storage: MemoryStorage) -> None:
+    eng = Engine(max_concurrency=1)
+    with pytest.raises(ExecutionError):
+        eng.instant_query(storage, 'label_replace(requests_total, "job", "x", "", "")', 10 * MIN)
+    assert len(eng.instant_query(storage, "requests_total", 10 * MIN).value) == 2  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("samples_per_series", [0, 3, 40, 400])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_search_windows_matches_per_series_searchsorted(samples_per_series: int, side: str) -> None:
+    from narthex.promql.engine import search_windows_many
+
+    rng = np.random.default_rng(samples_per_series)
+    lengths = rng.integers(0, samples_per_series + 1, 30)
+    lengths[::7] = 0  # some series without samples
+    series = [np.sort(rng.integers(0, 2_000, n)) for n in lengths]
+    t = np.concatenate(series).astype(np.int64) if lengths.sum() else np.zeros(0, dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    refs = np.arange(-100, 2_200, 50, dtype=np.int64)
+    got = search_windows_many(t, offsets, [(refs - 300)[None, :], refs[None, :]], side)
+    for q, out in zip((refs - 300, refs), got, strict=True):
+        want = np.array([offsets[i] + np.searchsorted(s, q, side=side) for i, s in enumerate(series)])  # type: ignore[call-overload]
+        assert np.array_equal(out, want.reshape(len(series), len(refs)))
+
+
+def test_memory_storage_flat_selection_matches_select() -> None:
+    from narthex.model.matcher import Matcher, MatchType
+
+    s = MemoryStorage()
+    s.add_series(lbl("m", a="1"), [0, 10, 20, 30], [1.0, 2.0, 3.0, 4.0])
+    s.add_series(lbl("m", a="2"), [25, 35], [5.0, 6.0], start_timestamps=[20, 30])
+    s.add_series(lbl("m", a="3"), [100], [7.0])
+    s.add_series(lbl("other"), [5], [8.0])
+    for mint, maxt in ((-5, 1000), (10, 30), (31, 99), (200, 300)):
+        q = s.querier(mint, maxt)
+        for matchers in (
+            [Matcher(MatchType.EQUAL, "__name__", "m")],
+            [Matcher(MatchType.EQUAL, "__name__", "m"), Matcher(MatchType.NOT_EQUAL, "a", "2")],
+            [Matcher(MatchType.REGEX, "__name__", ".+")],
+        ):
+            series = q.select(matchers)
+            flat = q.select_flat(matchers)
+            assert flat is not None
+            assert flat.labels == [x.labels for x in series]
+            for i, x in enumerate(series):
+                a, b = int(flat.offsets[i]), int(flat.offsets[i + 1])
+                assert flat.t[a:b].tolist() == x.timestamps.tolist()
+                assert flat.v[a:b].tolist() == x.values.tolist()
+            with_st = [x for x in series if x.start_timestamps is not None]
+            assert (flat.st is not None) == bool(with_st)

@@ -8,8 +8,10 @@ query on their own step grid and feed the result to range functions as flattened
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -19,6 +21,7 @@ from narthex.model.labels import METRIC_NAME, Labels, is_valid_label_name
 from narthex.model.matcher import Matcher, MatchType
 from narthex.promql import eval_range as rf
 from narthex.promql.ast import (
+    NO_POS,
     AggregateExpr,
     BinaryExpr,
     Call,
@@ -35,7 +38,7 @@ from narthex.promql.ast import (
     VectorSelector,
     preprocess_expr,
 )
-from narthex.promql.errors import ParseError
+from narthex.promql.errors import ParseError, PositionRange, position_prefix
 from narthex.promql.eval_agg import (
     assign_groups,
     count_values,
@@ -45,6 +48,7 @@ from narthex.promql.eval_agg import (
 )
 from narthex.promql.eval_binop import scalar_binop, set_operation, vector_binop, vector_scalar_binop
 from narthex.promql.eval_funcs import (
+    ForcedMonotonicity,
     absent_labels,
     clamp,
     date_function,
@@ -91,6 +95,7 @@ from narthex.promql.value import (
 )
 
 FEATURE_DELAYED_NAME_REMOVAL = "promql-delayed-name-removal"
+_REMEMBERED_TEXTS = 1024
 
 _RANGE_SIMPLE = {
     "count_over_time": rf.count_over_time,
@@ -128,18 +133,114 @@ ANCHORED_SAFE = ("changes", "delta", "increase", "rate", "resets")
 SMOOTHED_SAFE = ("delta", "increase", "rate")
 
 
+@dataclass(slots=True)
+class _Annotation:
+    """One annotation: its message without position (the deduplication key) and where it applies.
+
+    Forced-monotonicity infos and start-time-overlap warnings merge repeated occurrences into one
+    message with details (bucket range, sample count, time range / occurrence count), as upstream.
+    """
+
+    msg: str
+    pos: PositionRange
+    kind: str = "plain"
+    count: int = 1
+    min_ts: int = 0
+    max_ts: int = 0
+    min_bucket: float = math.inf
+    max_bucket: float = -math.inf
+    max_diff: float = 0.0
+
+    def render(self, query: str) -> str:
+        """The text Prometheus shows: without a query text, the bare message (as upstream)."""
+        if not query:
+            return self.msg
+        where = position_prefix(query, self.pos.start)
+        if self.kind == "monotonicity":
+            return (
+                f"{self.msg}, from buckets {format_float_g(self.min_bucket)} to "
+                f"{format_float_g(self.max_bucket)}, with a max diff of {_go_g2(self.max_diff)}, over "
+                f"{self.count} samples from {_rfc3339(self.min_ts)} to {_rfc3339(self.max_ts)} ({where})"
+            )
+        if self.kind == "overlap" and self.count > 1:
+            return f"{self.msg} ({self.count} occurrences) ({where})"
+        return f"{self.msg} ({where})"
+
+
+def _go_g2(value: float) -> str:
+    """Go's ``%.2g``."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.2g}"
+
+
+def _rfc3339(ms: int) -> str:
+    """``time.Unix(ms/1000, 0).UTC().Format(time.RFC3339)``."""
+    secs = _go_div(ms, 1000)
+    return np.datetime_as_string(np.datetime64(secs, "s"), unit="s") + "Z"
+
+
 class Annotations:
-    """Warnings and infos of one query, deduplicated, in order of first occurrence."""
+    """Warnings and infos of one query, deduplicated by message, in order of first occurrence.
+
+    A repeated message keeps the latest position (the first for merged kinds), as upstream's
+    ``annotations.Annotations.Add``; positions are rendered against the query text at the end.
+    """
 
     def __init__(self) -> None:
-        self.warnings: dict[str, None] = {}
-        self.infos: dict[str, None] = {}
+        self.warnings: dict[str, _Annotation] = {}
+        self.infos: dict[str, _Annotation] = {}
 
-    def warn(self, msg: str) -> None:
-        self.warnings.setdefault(msg, None)
+    @staticmethod
+    def _add(into: dict[str, _Annotation], msg: str, pos: PositionRange) -> None:
+        got = into.get(msg)
+        if got is None:
+            into[msg] = _Annotation(msg, pos)
+        else:
+            got.pos = pos
 
-    def info(self, msg: str) -> None:
-        self.infos.setdefault(msg, None)
+    def warn(self, msg: str, pos: PositionRange = NO_POS) -> None:
+        self._add(self.warnings, msg, pos)
+
+    def info(self, msg: str, pos: PositionRange = NO_POS) -> None:
+        self._add(self.infos, msg, pos)
+
+    def start_time_overlap(self, metric: str, count: int, pos: PositionRange) -> None:
+        """``count`` windows of series of ``metric`` had a start time overlapping the previous sample."""
+        msg = (
+            "PromQL warning: sample has start time that overlaps with previous sample timestamp "
+            f"for metric {go_quote(metric)}"
+        )
+        got = self.warnings.get(msg)
+        if got is None:
+            self.warnings[msg] = _Annotation(msg, pos, "overlap", count)
+        else:
+            got.count += count
+
+    def forced_monotonicity(self, fm: ForcedMonotonicity, pos: PositionRange) -> None:
+        """histogram_quantile had to fix bucket counts (merged over steps and histograms)."""
+        got = self.infos.get(fm.msg)
+        if got is None:
+            self.infos[fm.msg] = _Annotation(
+                fm.msg, pos, "monotonicity", fm.count, fm.min_ts, fm.max_ts,
+                fm.min_bucket, fm.max_bucket, fm.max_diff,
+            )  # fmt: skip
+            return
+        got.count += fm.count
+        got.min_ts = min(got.min_ts, fm.min_ts)
+        got.max_ts = max(got.max_ts, fm.max_ts)
+        got.min_bucket = min(got.min_bucket, fm.min_bucket)
+        got.max_bucket = max(got.max_bucket, fm.max_bucket)
+        got.max_diff = max(got.max_diff, fm.max_diff)
+
+    def strings(self, query: str) -> tuple[list[str], list[str]]:
+        """(warnings, infos) as Prometheus renders them for ``query`` (positions as ``line:col``)."""
+        return (
+            [a.render(query) for a in self.warnings.values()],
+            [a.render(query) for a in self.infos.values()],
+        )
 
 
 class _Selected(NamedTuple):
@@ -151,15 +252,33 @@ class _Selected(NamedTuple):
     st: np.ndarray | None
 
 
-def _filter_stale(series: list[_Selected]) -> list[_Selected]:
-    out = []
-    for s in series:
-        keep = ~is_stale(s.v)
-        if keep.all():
-            out.append(s)
-        else:
-            out.append(_Selected(s.labels, s.t[keep], s.v[keep], s.st[keep] if s.st is not None else None))
-    return out
+class _Flat(NamedTuple):
+    """Selected series flattened: series ``i`` owns samples ``offsets[i]:offsets[i+1]``."""
+
+    labels: list[Labels]
+    t: np.ndarray
+    v: np.ndarray
+    offsets: np.ndarray
+    st: np.ndarray | None
+
+
+def _flatten_selected(series: list[_Selected], drop_stale: bool) -> _Flat:
+    """Concatenate the series' samples (without staleness markers if ``drop_stale``)."""
+    t, v, offsets = _flatten(series)  # type: ignore[arg-type]
+    flat = _Flat([s.labels for s in series], t, v, offsets, _flat_st(series))
+    return _without_stale(flat) if drop_stale else flat
+
+
+def _without_stale(flat: _Flat) -> _Flat:
+    """The selection without staleness markers (series left without samples stay)."""
+    if not flat.v.size:
+        return flat
+    keep = ~is_stale(flat.v)
+    if keep.all():
+        return flat
+    kept = np.concatenate(([0], np.cumsum(keep)))
+    st = flat.st[keep] if flat.st is not None else None
+    return _Flat(flat.labels, flat.t[keep], flat.v[keep], kept[flat.offsets], st)
 
 
 def _flat_st(series: list[_Selected]) -> np.ndarray | None:
@@ -183,7 +302,7 @@ class _Query:
     query_end: int
     cancel: threading.Event | None = None
     annos: Annotations = field(default_factory=Annotations)
-    cache: dict[tuple[object, ...], list[_Selected]] = field(default_factory=dict)
+    cache: dict[tuple[object, ...], _Flat] = field(default_factory=dict)
     samples: int = 0
 
     def check_deadline(self) -> None:
@@ -198,23 +317,36 @@ class _Query:
         if self.samples > self.max_samples:
             raise TooManySamplesError()
 
-    def select(self, vs: VectorSelector, mint: int, maxt: int) -> list[_Selected]:
-        """The series matching a selector with their samples in [mint, maxt] (cached per query)."""
+    def select(self, vs: VectorSelector, mint: int, maxt: int) -> _Flat:
+        """The series matching a selector with their samples in [mint, maxt], flattened (cached per
+        query); a querier's ``select_flat`` is used when it has one."""
         key = (vs.matchers, mint, maxt)
         got = self.cache.get(key)
         if got is None:
-            series = self.storage.querier(mint, maxt).select(list(vs.matchers))
-            got = []
-            for s in series:
-                sts = getattr(s, "start_timestamps", None)
-                got.append(
-                    _Selected(
-                        tuple(s.labels),
-                        np.asarray(s.timestamps, dtype=np.int64),
-                        np.asarray(s.values, dtype=np.float64),
-                        np.asarray(sts, dtype=np.int64) if sts is not None else None,
-                    )
+            querier = self.storage.querier(mint, maxt)
+            flat = getattr(querier, "select_flat", None)
+            sel = flat(list(vs.matchers)) if flat is not None else None
+            if sel is not None:
+                got = _Flat(
+                    [tuple(x) for x in sel.labels],
+                    np.asarray(sel.t, dtype=np.int64),
+                    np.asarray(sel.v, dtype=np.float64),
+                    np.asarray(sel.offsets, dtype=np.int64),
+                    np.asarray(sel.st, dtype=np.int64) if sel.st is not None else None,
                 )
+            else:
+                series = []
+                for s in querier.select(list(vs.matchers)):
+                    sts = getattr(s, "start_timestamps", None)
+                    series.append(
+                        _Selected(
+                            tuple(s.labels),
+                            np.asarray(s.timestamps, dtype=np.int64),
+                            np.asarray(s.values, dtype=np.float64),
+                            np.asarray(sts, dtype=np.int64) if sts is not None else None,
+                        )
+                    )
+                got = _flatten_selected(series, drop_stale=False)
             self.cache[key] = got
         return got
 
@@ -243,35 +375,57 @@ def _flatten(
 
 def search_windows(t: np.ndarray, offsets: np.ndarray, queries: np.ndarray, side: str) -> np.ndarray:
     """For every series i and query q (series x steps): the global index of searchsorted(t_i, q)."""
+    return search_windows_many(t, offsets, [queries], side)[0]
+
+
+def search_windows_many(
+    t: np.ndarray, offsets: np.ndarray, queries: list[np.ndarray], side: str
+) -> list[np.ndarray]:
+    """:func:`search_windows` for several query arrays (each broadcast to series x steps) in one
+    ``np.searchsorted`` over per-series keys ``series_id * width + t``."""
     nseries = len(offsets) - 1
-    steps = queries.shape[-1]
-    queries = np.broadcast_to(queries, (nseries, steps))
+    steps = max(q.shape[-1] for q in queries)
     if nseries == 0:
-        return np.zeros((0, steps), dtype=np.int64)
+        return [np.zeros((0, steps), dtype=np.int64) for _ in queries]
     if t.size == 0:
-        return np.broadcast_to(offsets[:-1, None], (nseries, steps)).copy()
+        return [np.broadcast_to(offsets[:-1, None], (nseries, steps)).copy() for _ in queries]
+    rows = [np.asarray(x) for x in queries]
+    shared = all(x.ndim == 2 and x.shape[0] == 1 and x.shape[1] == steps for x in rows)
+    if shared and 2 * t.size <= 3 * nseries * steps and all(not (np.diff(x[0]) < 0).any() for x in rows):
+        # The same ascending query times for every series and not many more samples than queries
+        # (where this beats a binary search per query): count, per series and query, the samples
+        # before it (each sample counts from the first query it precedes) with one bincount.
+        sid_steps = np.repeat(np.arange(nseries, dtype=np.int64) * (steps + 1), np.diff(offsets))
+        out = []
+        for x in rows:
+            first = np.searchsorted(x[0], t, side="left" if side == "right" else "right")
+            hist = np.bincount(sid_steps + first, minlength=nseries * (steps + 1))
+            counts = np.cumsum(hist.reshape(nseries, steps + 1)[:, :steps], axis=1)
+            out.append(counts + offsets[:-1, None])
+        return out
     tmin, tmax = int(t.min()), int(t.max())
     width = tmax - tmin + 3
     if width * nseries < (1 << 62):
         sid = np.repeat(np.arange(nseries, dtype=np.int64), np.diff(offsets))
         keys = (t - tmin + 1) + sid * width
-        q = (
-            np.clip(queries, tmin - 1, tmax + 1)
-            - tmin
-            + 1
-            + (np.arange(nseries, dtype=np.int64) * width)[:, None]
-        )
-        return np.searchsorted(keys, q, side=side)  # type: ignore[call-overload]
-    out = np.empty((nseries, steps), dtype=np.int64)
-    for i in range(nseries):
-        a, b = int(offsets[i]), int(offsets[i + 1])
-        out[i] = a + np.searchsorted(t[a:b], queries[i], side=side)  # type: ignore[call-overload]
-    return out
+        base = (np.arange(nseries, dtype=np.int64) * width - tmin + 1)[:, None]
+        q = np.stack([np.clip(np.broadcast_to(x, (nseries, steps)), tmin - 1, tmax + 1) for x in queries])
+        q += base
+        return list(np.searchsorted(keys, q, side=side))  # type: ignore[call-overload]
+    outs = []
+    for x in queries:
+        x = np.broadcast_to(x, (nseries, steps))
+        out = np.empty((nseries, steps), dtype=np.int64)
+        for i in range(nseries):
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            out[i] = a + np.searchsorted(t[a:b], x[i], side=side)  # type: ignore[call-overload]
+        outs.append(out)
+    return outs
 
 
 def merge_same_labels(block: VecBlock) -> VecBlock:
     """Merge rows with identical label sets; overlapping samples are an error, as upstream."""
-    if len(block) <= 1:
+    if len(block) <= 1 or len(set(block.labels)) == len(block):
         return block
     groups: dict[Labels, list[int]] = {}
     for i, lbls in enumerate(block.labels):
@@ -304,6 +458,20 @@ def merge_same_labels(block: VecBlock) -> VecBlock:
         np.array(pres).reshape(len(labels_out), steps),
         np.array(drop, dtype=bool),
     )
+
+
+def _pos(expr: Expr | None) -> PositionRange:
+    """Upstream's ``PositionRange()`` of a node (a matrix selector starts at its vector selector)."""
+    if expr is None:
+        return NO_POS
+    if isinstance(expr, MatrixSelector):
+        return PositionRange(expr.vector_selector.pos.start, expr.pos.end)
+    return expr.pos
+
+
+def _binop_pos(expr: BinaryExpr) -> PositionRange:
+    """A binary expression's range spans its operands (upstream's ``mergeRanges``)."""
+    return PositionRange(_pos(expr.lhs).start, _pos(expr.rhs).end)
 
 
 def _unwrap(expr: Expr) -> Expr:
@@ -413,10 +581,10 @@ class Evaluator:
             return self.eval_smoothed_selector(vs)
         refs = self._refs(vs.timestamp_ms, vs.offset_ms)
         lookback = self.q.lookback_ms
-        series = self.q.select(vs, int(refs.min()) - lookback + 1, int(refs.max()))
-        if not series:
+        sel = self.q.select(vs, int(refs.min()) - lookback + 1, int(refs.max()))
+        if not sel.labels:
             return VecBlock.empty(self.steps)
-        t, v, offsets = _flatten(series)
+        t, v, offsets = sel.t, sel.v, sel.offsets
         hi = search_windows(t, offsets, refs[None, :], "right")
         has = hi > offsets[:-1, None]
         idx = np.where(has, hi - 1, 0)
@@ -428,12 +596,12 @@ class Evaluator:
             sv = np.zeros(idx.shape)
         present = has & (st > refs[None, :] - lookback) & ~is_stale(sv)
         self.q.check_samples(int(present.sum()))
-        flat_st = _flat_st(series)
+        flat_st = sel.st
         block = VecBlock(
-            [s[0] for s in series],
+            list(sel.labels),
             np.where(present, sv, 0.0),
             present,
-            np.zeros(len(series), dtype=bool),
+            np.zeros(len(sel.labels), dtype=bool),
             st,
             flat_st[idx] if flat_st is not None and flat_st.size else None,
         )
@@ -449,8 +617,7 @@ class Evaluator:
         range_ms: int,
         drop: np.ndarray,
     ) -> RangeBlock:
-        lo = search_windows(t, offsets, (refs - range_ms)[None, :], "right")
-        hi = search_windows(t, offsets, refs[None, :], "right")
+        lo, hi = search_windows_many(t, offsets, [(refs - range_ms)[None, :], refs[None, :]], "right")
         if len(labels):
             self.q.check_samples(int((hi - lo).sum(axis=0).max()))
         return RangeBlock(labels, t, v, offsets, lo, hi, refs, range_ms, drop)
@@ -462,30 +629,30 @@ class Evaluator:
         lookback = self.q.lookback_ms
         before = lookback if (vs.anchored or vs.smoothed) else 0
         after = lookback if vs.smoothed else 0
-        series = self.q.select(vs, int(refs.min()) - ms.range_ms - before + 1, int(refs.max()) + after)
-        cleaned = _filter_stale(series)
-        t, v, offsets = _flatten(cleaned)
-        rb = self._range_block(
-            [s[0] for s in cleaned], t, v, offsets, refs, ms.range_ms, np.zeros(len(cleaned), dtype=bool)
+        flat = _without_stale(
+            self.q.select(vs, int(refs.min()) - ms.range_ms - before + 1, int(refs.max()) + after)
         )
-        rb.st = _flat_st(cleaned)
+        t, offsets = flat.t, flat.offsets
+        rb = self._range_block(
+            list(flat.labels), t, flat.v, offsets, refs, ms.range_ms, np.zeros(len(flat.labels), dtype=bool)
+        )
+        rb.st = flat.st
         if vs.anchored or vs.smoothed:
             rb.anchored, rb.smoothed = vs.anchored, vs.smoothed
-            rb.lo_ext = search_windows(t, offsets, (refs - ms.range_ms - before)[None, :], "right")
-            rb.hi_ext = search_windows(t, offsets, (refs + after)[None, :], "right")
+            rb.lo_ext, rb.hi_ext = search_windows_many(
+                t, offsets, [(refs - ms.range_ms - before)[None, :], (refs + after)[None, :]], "right"
+            )
         return rb
 
     def eval_smoothed_selector(self, vs: VectorSelector) -> VecBlock:
         """``metric smoothed``: the value interpolated at each step between the samples around it."""
         refs = self._refs(vs.timestamp_ms, vs.offset_ms)
         lb = self.q.lookback_ms
-        series = self.q.select(vs, int(refs.min()) - lb + 1, int(refs.max()) + lb)
-        cleaned = _filter_stale(series)
-        t, v, offsets = _flatten(cleaned)
-        if not cleaned:
+        flat = _without_stale(self.q.select(vs, int(refs.min()) - lb + 1, int(refs.max()) + lb))
+        t, v, offsets = flat.t, flat.v, flat.offsets
+        if not flat.labels:
             return VecBlock.empty(self.steps)
-        lo = search_windows(t, offsets, (refs - lb)[None, :], "right")
-        hi = search_windows(t, offsets, (refs + lb)[None, :], "right")
+        lo, hi = search_windows_many(t, offsets, [(refs - lb)[None, :], (refs + lb)[None, :]], "right")
         i = np.clip(search_windows(t, offsets, refs[None, :], "left"), lo, hi)
         has_next = i < hi
         has_prev = i > lo
@@ -499,7 +666,7 @@ class Evaluator:
         vals = np.where(exact, vn, np.where(has_prev & has_next, interp, vp))
         present = exact | has_prev
         block = VecBlock(
-            [c[0] for c in cleaned], np.where(present, vals, 0.0), present, np.zeros(len(cleaned), bool)
+            list(flat.labels), np.where(present, vals, 0.0), present, np.zeros(len(flat.labels), bool)
         )
         return block.compact()
 
@@ -526,11 +693,14 @@ class Evaluator:
                 assert isinstance(res, VecBlock)
                 inner = res
             child_ts = child.ts
-        series = []
-        for i, lbls in enumerate(inner.labels):
-            p = inner.present[i]
-            series.append(_Selected(lbls, child_ts[p], inner.values[i][p], None))
-        t, v, offsets = _flatten(series)
+        # Row-major boolean indexing keeps each series' samples together and in time order.
+        pres = inner.present
+        if len(inner):
+            t = np.broadcast_to(child_ts[None, :], pres.shape)[pres].astype(np.int64, copy=False)
+            v = inner.values[pres].astype(np.float64, copy=False)
+        else:
+            t, v = np.zeros(0, dtype=np.int64), np.zeros(0)
+        offsets = np.concatenate(([0], np.cumsum(pres.sum(axis=1)))).astype(np.int64)
         refs = parent - offset
         return self._range_block(list(inner.labels), t, v, offsets, refs, rng, inner.drop_name.copy())
 
@@ -559,7 +729,7 @@ class Evaluator:
             infos: list[str] = []
             out = vector_binop(expr.op, lhs, rhs, matching, expr.return_bool, self.q.delayed, infos)
             for msg in infos:
-                self.q.annos.info(msg)
+                self.q.annos.info(msg, _binop_pos(expr))
             return merge_same_labels(out)
         if lt is ValueType.VECTOR:
             vec, scalar, swap = self.eval_vec(expr.lhs), self.eval_scalar(expr.rhs), False
@@ -570,7 +740,8 @@ class Evaluator:
             types = ("float", "float")
             self.q.annos.info(
                 f'PromQL info: incompatible sample types encountered for binary operator "{expr.op}": '
-                f"{types[0]} {expr.op} {types[1]}"
+                f"{types[0]} {expr.op} {types[1]}",
+                _binop_pos(expr),
             )
         return self.drop_names(out) if drop else out
 
@@ -597,7 +768,7 @@ class Evaluator:
             warns: list[str] = []
             out = topk_like(op, block, gids, ngroups, param, warns)
             for w in warns:
-                self.q.annos.warn(w)
+                self.q.annos.warn(w, _pos(expr.param))
             return out
         if op == "quantile":
             assert param is not None
@@ -607,7 +778,8 @@ class Evaluator:
                 + ([float(param.min())] if param.min() < 0 else [])
             ):
                 self.q.annos.warn(
-                    f"PromQL warning: quantile value should be between 0 and 1, got {format_float_g(bad)}"
+                    f"PromQL warning: quantile value should be between 0 and 1, got {format_float_g(bad)}",
+                    _pos(expr.param),
                 )
             vals, pres = quantile_aggregate(block, gids, ngroups, param)
         else:
@@ -700,24 +872,38 @@ class Evaluator:
                 VecBlock(block.labels, round_values(block.values, nearest), block.present, block.drop_name)
             )
         if name in ("histogram_quantile", "histogram_quantiles", "histogram_fraction"):
-            warns: list[str] = []
-            infos: list[str] = []
+            infos: list[ForcedMonotonicity] = []
+            delayed = self.q.delayed
             if name == "histogram_quantile":
                 q = self.eval_scalar(args[0])
-                out = histogram_quantile(q, self.eval_vec(args[1]), warns, infos)
+                warns: list[str] = []
+                block = self.eval_vec(args[1])
+                out = histogram_quantile(q, block, self.ts, delayed, warns, infos)
+                # Quantile warnings come from the quantile argument, bucket warnings from the vector.
+                for w in warns:
+                    is_q = w.startswith("PromQL warning: quantile value")
+                    self.q.annos.warn(w, _pos(args[0] if is_q else args[1]))
+                hist_arg = args[1]
             elif name == "histogram_fraction":
                 lower, upper = self.eval_scalar(args[0]), self.eval_scalar(args[1])
-                out = histogram_fraction(lower, upper, self.eval_vec(args[2]), warns)
+                warns = []
+                out = histogram_fraction(lower, upper, self.eval_vec(args[2]), delayed, warns)
+                for w in warns:
+                    self.q.annos.warn(w, _pos(args[2]))
+                hist_arg = args[2]
             else:
                 block = self.eval_vec(args[0])
                 label = _unwrap(args[1])
                 assert isinstance(label, StringLiteral)
                 qs = [self.eval_scalar(a) for a in args[2:]]
-                out = histogram_quantiles(block, label.val, qs, warns, infos)
-            for w in warns:
-                self.q.annos.warn(w)
-            for i in infos:
-                self.q.annos.info(i)
+                per_arg: list[list[str]] = [[] for _ in range(len(qs) + 1)]
+                out = histogram_quantiles(block, label.val, qs, self.ts, delayed, per_arg, infos)
+                for a, ws in zip((*args[2:], args[0]), per_arg, strict=True):
+                    for w in ws:
+                        self.q.annos.warn(w, _pos(a))
+                hist_arg = args[0]
+            for fm in infos:
+                self.q.annos.forced_monotonicity(fm, _pos(hist_arg))
             if not self.q.delayed:
                 out = self.drop_names(out)
             return out
@@ -770,14 +956,12 @@ class Evaluator:
         ]
         if rb.st is not None and name not in ("rate", "increase", "irate", "resets"):
             rb.st = None
+        arg_pos = _pos(call.args[idx])
         if rb.st is not None and name in ("rate", "increase"):
             overlap = rf.start_time_overlaps(rb)
             for i in np.nonzero(overlap)[0].tolist():
                 metric = dict(rb.labels[i]).get(METRIC_NAME, "")
-                self.q.annos.warn(
-                    "PromQL warning: sample has start time that overlaps with previous sample timestamp "
-                    f'for metric "{metric}"'
-                )
+                self.q.annos.start_time_overlap(metric, int(overlap[i]), arg_pos)
         fn = _RANGE_SIMPLE.get(name)
         if fn is not None:
             vals, pres = fn(rb)
@@ -785,7 +969,8 @@ class Evaluator:
             q = scalars[0]
             for bad in sorted({float(x) for x in q[np.isnan(q) | (q < 0) | (q > 1)].tolist()}, key=str):
                 self.q.annos.warn(
-                    f"PromQL warning: quantile value should be between 0 and 1, got {format_float_g(bad)}"
+                    f"PromQL warning: quantile value should be between 0 and 1, got {format_float_g(bad)}",
+                    _pos(call.args[0]),
                 )
             vals, pres = rf.quantile_over_time(rb, q)
         elif name == "predict_linear":
@@ -807,7 +992,8 @@ class Evaluator:
                 if metric and not metric.endswith(_COUNTER_SUFFIXES):
                     self.q.annos.info(
                         "PromQL info: metric might not be a counter, name does not end in "
-                        f'_total/_sum/_count/_bucket: "{metric}"'
+                        f"_total/_sum/_count/_bucket: {go_quote(metric)}",
+                        arg_pos,
                     )
         out = VecBlock(list(rb.labels), vals, pres, rb.drop_name.copy()).compact()
         if name in ("last_over_time", "first_over_time"):
@@ -880,7 +1066,8 @@ class Evaluator:
         if self.start != self.end:
             self.q.annos.warn(
                 "PromQL warning: sort is ineffective for range queries since results are always "
-                "ordered by labels"
+                "ordered by labels",
+                call.pos,
             )
         block = self.eval_vec(call.args[0])
         if self.steps != 1 or len(block) == 0:
@@ -995,11 +1182,42 @@ def _extend_floats(rb: RangeBlock, i: int) -> tuple[np.ndarray, np.ndarray] | No
 # Public API.
 
 
+_GATE_POLL_S = 0.05  # how often a query waiting for a slot looks at its cancel event
+
+
+class QueryGate:
+    """At most ``max_concurrency`` queries evaluate at once (``--query.max-concurrency``); the others
+    wait in line. Thread-safe; engines given the same gate share the limit."""
+
+    def __init__(self, max_concurrency: int) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.max_concurrency = max_concurrency
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+
+    def acquire(self, deadline: float, cancel: threading.Event | None = None) -> None:
+        """Wait for a slot until ``deadline`` (``time.monotonic()``); the wait counts against the
+        query's timeout, and errors as upstream's context does (``context deadline exceeded``)."""
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise QueryCanceledError(message="context canceled")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise QueryTimeoutError(message="context deadline exceeded")
+            if self._slots.acquire(timeout=min(remaining, _GATE_POLL_S) if cancel is not None else remaining):
+                return
+
+    def release(self) -> None:
+        self._slots.release()
+
+
 class Engine:
     """Evaluates PromQL queries against a :class:`Queryable`.
 
     ``features`` holds Prometheus feature-flag names: parser features (``promql-experimental-functions``
-    ...) and ``promql-delayed-name-removal``.
+    ...) and ``promql-delayed-name-removal``. ``max_concurrency`` (0: unlimited) bounds the queries
+    evaluating at once, or ``gate`` shares one :class:`QueryGate` between engines; time spent
+    waiting for a slot counts against ``timeout_s``.
     """
 
     def __init__(
@@ -1009,18 +1227,38 @@ class Engine:
         timeout_s: float = 120,
         features: frozenset[str] = frozenset(),
         default_subquery_step_ms: int = 60_000,
+        max_concurrency: int = 0,
+        gate: QueryGate | None = None,
     ) -> None:
+        if gate is None and max_concurrency > 0:
+            gate = QueryGate(max_concurrency)
+        self.gate = gate
         self.lookback_delta_ms = lookback_delta_ms or 300_000
         self.max_samples = max_samples
         self.timeout_s = timeout_s
         self.features = frozenset(features)
         self.default_subquery_step_ms = default_subquery_step_ms
+        # Texts of recently parsed expressions, so that a tree from parse() passed back to a query
+        # still gets annotation positions (keyed by identity; the tree is held to keep its id).
+        self._texts: OrderedDict[int, tuple[Expr, str]] = OrderedDict()
+        self._texts_lock = threading.Lock()
 
     def parse(self, text: str) -> Expr:
+        """Parse with the engine's features; the text is remembered for the tree's annotations."""
         try:
-            return parse_expr(text, features=DEFAULT_FEATURES | self.features)
+            tree = parse_expr(text, features=DEFAULT_FEATURES | self.features)
         except ParseError as exc:
             raise BadDataError(str(exc)) from None
+        with self._texts_lock:
+            self._texts[id(tree)] = (tree, text)
+            while len(self._texts) > _REMEMBERED_TEXTS:
+                self._texts.popitem(last=False)
+        return tree
+
+    def _text_of(self, tree: Expr) -> str:
+        with self._texts_lock:
+            got = self._texts.get(id(tree))
+        return got[1] if got is not None and got[0] is tree else ""
 
     def instant_query(
         self, storage: Queryable, expr: str | Expr, time_ms: int, *, cancel: threading.Event | None = None
@@ -1056,7 +1294,10 @@ class Engine:
         step: int,
         cancel: threading.Event | None,
     ) -> Result:
-        tree = self.parse(expr) if isinstance(expr, str) else expr
+        if isinstance(expr, str):
+            text, tree = expr, self.parse(expr)
+        else:
+            text, tree = self._text_of(expr), expr
         is_range = step > 0
         if is_range and tree.type not in (ValueType.VECTOR, ValueType.SCALAR):
             raise BadDataError(
@@ -1067,11 +1308,32 @@ class Engine:
             prepared = preprocess_expr(tree, start, end, step if is_range else 0)
         except PreprocessError as exc:
             raise BadDataError(str(exc)) from None
+        deadline = time.monotonic() + self.timeout_s
+        if self.gate is None:
+            return self._exec(storage, prepared, text, start, end, step, is_range, deadline, cancel)
+        self.gate.acquire(deadline, cancel)
+        try:
+            return self._exec(storage, prepared, text, start, end, step, is_range, deadline, cancel)
+        finally:
+            self.gate.release()
+
+    def _exec(
+        self,
+        storage: Queryable,
+        prepared: Expr,
+        text: str,
+        start: int,
+        end: int,
+        step: int,
+        is_range: bool,
+        deadline: float,
+        cancel: threading.Event | None,
+    ) -> Result:
         query = _Query(
             storage=storage,
             lookback_ms=self.lookback_delta_ms,
             max_samples=self.max_samples,
-            deadline=time.monotonic() + self.timeout_s,
+            deadline=deadline,
             delayed=FEATURE_DELAYED_NAME_REMOVAL in self.features,
             subquery_step_ms=self.default_subquery_step_ms,
             query_start=start,
@@ -1086,7 +1348,8 @@ class Engine:
         except RecursionError:
             raise ExecutionError("expression nesting too deep") from None
         result = self._to_result(ev, val, is_range)
-        return Result(result, list(query.annos.warnings), list(query.annos.infos))
+        warnings, infos = query.annos.strings(text)
+        return Result(result, warnings, infos)
 
     def _cleanup(self, block: VecBlock, delayed: bool) -> VecBlock:
         if not delayed or not block.drop_name.any():

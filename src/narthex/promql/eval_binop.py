@@ -96,11 +96,7 @@ def _sig_ids(lhs: VecBlock, rhs: VecBlock, matching: VectorMatching) -> tuple[np
 
 
 def _sig_presence(block: VecBlock, sigs: np.ndarray, nsigs: int) -> np.ndarray:
-    steps = block.present.shape[1]
-    out = np.zeros((nsigs, steps), dtype=bool)
-    if len(block):
-        np.logical_or.at(out, sigs, block.present)
-    return out
+    return _sig_presence_mask(block.present, sigs, nsigs)
 
 
 def set_operation(op: str, lhs: VecBlock, rhs: VecBlock, matching: VectorMatching) -> VecBlock:
@@ -189,8 +185,7 @@ def vector_binop(
         return VecBlock.empty(steps)
     # The right-hand ("one") side must be unique per signature and step.
     rr, tt = np.nonzero(rhs.present)
-    counts = np.zeros((nsigs, steps), dtype=np.int64)
-    np.add.at(counts, (rsig[rr], tt), 1)
+    counts = np.bincount(rsig[rr] * steps + tt, minlength=nsigs * steps).reshape(nsigs, steps)
     if (counts > 1).any():
         g, t = (int(x[0]) for x in np.nonzero(counts > 1))
         rows = [int(r) for r in np.nonzero((rsig == g) & rhs.present[:, t])[0][:2]]
@@ -209,9 +204,8 @@ def vector_binop(
     fill_rows = lhs.present & (ridx < 0) if fill_r is not None else np.zeros_like(lhs.present)
     used = matched | fill_rows
     if matching.card is Cardinality.ONE_TO_ONE:
-        per_sig = np.zeros((nsigs, steps), dtype=np.int64)
         lr, lt = np.nonzero(used)
-        np.add.at(per_sig, (lsig[lr], lt), 1)
+        per_sig = np.bincount(lsig[lr] * steps + lt, minlength=nsigs * steps).reshape(nsigs, steps)
         if (per_sig > 1).any():
             raise ExecutionError(
                 "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
@@ -316,10 +310,11 @@ def vector_binop(
 
 
 def _sig_presence_mask(used: np.ndarray, sigs: np.ndarray, nsigs: int) -> np.ndarray:
-    out = np.zeros((nsigs, used.shape[1]), dtype=bool)
-    if len(sigs):
-        np.logical_or.at(out, sigs, used)
-    return out
+    """Per signature and step: whether any row of that signature is set."""
+    steps = used.shape[1]
+    rows, cols = np.nonzero(used)
+    hits = np.bincount(sigs[rows] * steps + cols, minlength=nsigs * steps)
+    return hits.reshape(nsigs, steps) > 0
 
 
 def vector_scalar_binop(

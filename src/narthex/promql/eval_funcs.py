@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -164,64 +165,104 @@ def parse_le(text: str) -> float | None:
         return None
 
 
+class Forced(NamedTuple):
+    """Per step: whether bucket counts had to be made monotonic, the lowest and highest upper bound
+    of a corrected bucket and the largest correction."""
+
+    forced: np.ndarray
+    min_bucket: np.ndarray
+    max_bucket: np.ndarray
+    max_diff: np.ndarray
+
+
+class ForcedMonotonicity(NamedTuple):
+    """A forced-monotonicity info merged over steps: message, step count and time/bucket ranges."""
+
+    msg: str
+    count: int
+    min_ts: int
+    max_ts: int
+    min_bucket: float
+    max_bucket: float
+    max_diff: float
+
+
 def bucket_quantile(
     q: np.ndarray, bounds: np.ndarray, counts: np.ndarray, present: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Quantiles (steps,) of one classic histogram whose buckets ``bounds`` (sorted, unique) have
-    ``counts``/``present`` (buckets x steps).
+) -> tuple[np.ndarray, np.ndarray, Forced]:
+    """Quantiles of classic histograms, all at once: histogram ``g`` has buckets ``bounds[g]``
+    (ascending; leading absent buckets pad shorter histograms) with ``counts``/``present``
+    (histograms x buckets x steps); ``q`` is per step.
 
-    Returns (quantile, result present, whether monotonicity had to be forced, per step).
+    Returns (quantiles, result present, where and how monotonicity had to be forced), each
+    (histograms x steps), as upstream's BucketQuantile on the present buckets of each step.
     """
-    nb, steps = counts.shape
-    counts = np.where(present, counts, 0.0).copy()
-    forced = np.zeros(steps, dtype=bool)
-    prev = np.zeros(steps)
-    have_prev = np.zeros(steps, dtype=bool)
+    ng, nb, steps = counts.shape
+    counts = np.where(present, counts, 0.0)
+    forced = np.zeros((ng, steps), dtype=bool)
+    min_b = np.full((ng, steps), np.inf)
+    max_b = np.full((ng, steps), -np.inf)
+    max_diff = np.zeros((ng, steps))
+    prev = np.zeros((ng, steps))
+    have_prev = np.zeros((ng, steps), dtype=bool)
     for i in range(nb):
-        p = present[i]
-        cur = counts[i]
+        p = present[:, i]
+        cur = counts[:, i]
         later = p & have_prev
         eq = cur == prev
         close = _almost_equal(prev, cur, 1e-12) & ~eq
         lower = (cur < prev) & ~close & ~eq
-        counts[i] = np.where(later & (close | lower), prev, cur)
-        forced |= later & lower
+        fix = later & lower
+        if fix.any():
+            forced |= fix
+            ub = bounds[:, i, None]
+            min_b = np.where(fix, np.minimum(min_b, ub), min_b)
+            max_b = np.where(fix, np.maximum(max_b, ub), max_b)
+            max_diff = np.where(fix, np.maximum(max_diff, prev - cur), max_diff)
+        counts[:, i] = np.where(later & (close | lower), prev, cur)
         update = p & (~have_prev | (~eq & ~close & ~lower))
         prev = np.where(update, cur, prev)
         have_prev |= p
-    n_present = present.sum(axis=0)
-    has_inf = present[-1] & np.isposinf(bounds[-1]) if nb else np.zeros(steps, dtype=bool)
-    result = np.full(steps, np.nan)
+    n_present = present.sum(axis=1)
+    if nb:
+        has_inf = present[:, -1] & np.isposinf(bounds[:, -1])[:, None]
+    else:
+        has_inf = np.zeros((ng, steps), dtype=bool)
     valid = has_inf & (n_present >= 2)
-    obs = counts[-1] if nb else np.zeros(steps)
+    obs = counts[:, -1] if nb else np.zeros((ng, steps))
     with np.errstate(invalid="ignore", divide="ignore"):
-        rank = q * obs
+        rank = q[None, :] * obs
         # Index of the previous present bucket for each bucket and step (-1 when none).
-        prev_idx = np.full((nb, steps), -1, dtype=np.int64)
-        last_seen = np.full(steps, -1, dtype=np.int64)
+        prev_idx = np.full((ng, nb, steps), -1, dtype=np.int64)
+        last_seen = np.full((ng, steps), -1, dtype=np.int64)
         for i in range(nb):
-            prev_idx[i] = last_seen
-            last_seen = np.where(present[i], i, last_seen)
-        cond = present[:-1] & (counts[:-1] >= rank[None, :])
+            prev_idx[:, i] = last_seen
+            last_seen = np.where(present[:, i], i, last_seen)
         if nb > 1:
-            b = np.where(cond.any(axis=0), np.argmax(cond, axis=0), nb - 1)
+            cond = present[:, :-1] & (counts[:, :-1] >= rank[:, None, :])
+            b = np.where(cond.any(axis=1), np.argmax(cond, axis=1), nb - 1)
         else:
-            b = np.zeros(steps, dtype=np.int64)
-        cols = np.arange(steps)
-        pb = prev_idx[b, cols]
-        b_bound = bounds[b]
-        pb_bound = np.where(pb >= 0, bounds[np.maximum(pb, 0)], 0.0)
-        pb_count = np.where(pb >= 0, counts[np.maximum(pb, 0), cols], 0.0)
+            b = np.zeros((ng, steps), dtype=np.int64)
+
+        def at(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            return np.take_along_axis(arr, idx[:, None, :], axis=1)[:, 0, :]
+
+        pb = at(prev_idx, b) if nb else np.full((ng, steps), -1, dtype=np.int64)
+        pb0 = np.maximum(pb, 0)
+        b_bound = np.take_along_axis(bounds, b, axis=1) if nb else np.zeros((ng, steps))
+        pb_bound = np.where(pb >= 0, np.take_along_axis(bounds, pb0, axis=1), 0.0) if nb else b_bound
+        pb_count = np.where(pb >= 0, at(counts, pb0), 0.0) if nb else b_bound
         start = np.where(pb >= 0, pb_bound, 0.0)
-        count = counts[b, cols] - pb_count
+        count = (at(counts, b) if nb else b_bound) - pb_count
         r = rank - pb_count
         interp = start + (b_bound - start) * (r / count)
         res = np.where(b == nb - 1, pb_bound, np.where((pb < 0) & (b_bound <= 0), b_bound, interp))
         res = np.where(obs == 0, np.nan, res)
         result = np.where(valid, res, np.nan)
-        result = np.where(np.isnan(q), np.nan, np.where(q < 0, -np.inf, np.where(q > 1, np.inf, result)))
-    out_present = n_present > 0
-    return result, out_present, forced & valid
+        qb = q[None, :]
+        result = np.where(np.isnan(qb), np.nan, np.where(qb < 0, -np.inf, np.where(qb > 1, np.inf, result)))
+        applies = valid & (qb >= 0) & (qb <= 1)
+    return result, n_present > 0, Forced(forced & applies, min_b, max_b, max_diff)
 
 
 def format_openmetrics_float(value: float) -> str:
@@ -232,25 +273,44 @@ def format_openmetrics_float(value: float) -> str:
     return text + ".0"
 
 
-def _classic_groups(
-    block: VecBlock, warn: list[str]
-) -> list[tuple[Labels, np.ndarray, np.ndarray, np.ndarray]]:
-    """Classic histograms in a vector: (labels without ``le``, sorted unique bounds, counts, present).
+class ClassicHistograms(NamedTuple):
+    """The classic histograms of a vector, batched: labels (without ``le``) per histogram, bucket
+    bounds (histograms x buckets, ascending, padded in front with absent buckets) and bucket
+    counts/presence (histograms x buckets x steps)."""
 
-    Buckets with equal bounds are merged; series with a missing or malformed ``le`` are reported.
+    labels: list[Labels]
+    bounds: np.ndarray
+    counts: np.ndarray
+    present: np.ndarray
+
+
+def _classic_groups(block: VecBlock, warn: list[str], delayed: bool) -> ClassicHistograms:
+    """Group the ``le``-labelled series of a vector into histograms, in order of first appearance.
+
+    Buckets with equal bounds are merged; series with a missing or malformed ``le`` are reported
+    (naming the metric only with delayed name removal, as upstream).
     """
     steps = block.values.shape[1]
-    groups: dict[Labels, list[tuple[float, int]]] = {}
+    gid_of: dict[Labels, int] = {}
+    parsed: dict[str, float | None] = {}
+    rows: list[int] = []
+    gids: list[int] = []
+    ubs: list[float] = []
     for i, lbls in enumerate(block.labels):
         le_val = None
         for k, v in lbls:
             if k == "le":
                 le_val = v
                 break
-        ub = parse_le(le_val) if le_val is not None else None
-        if ub is None or math.isnan(ub):
+        if le_val is None:
+            ub = None
+        elif le_val in parsed:
+            ub = parsed[le_val]
+        else:
+            ub = parsed[le_val] = parse_le(le_val)
+        if ub is None or ub != ub:
             if ub is None and block.present[i].any():
-                name = dict(lbls).get(METRIC_NAME, "")
+                name = dict(lbls).get(METRIC_NAME, "") if delayed else ""
                 msg = (
                     'PromQL warning: bucket label "le" is missing or has a malformed value of '
                     f'"{le_val or ""}"'
@@ -260,19 +320,39 @@ def _classic_groups(
                 warn.append(msg)
             continue
         key = tuple(p for p in lbls if p[0] != "le")
-        groups.setdefault(key, []).append((ub, i))
-    out = []
-    for key, members in groups.items():
-        bounds_all = np.array([m[0] for m in members])
-        rows = np.array([m[1] for m in members])
-        uniq = np.unique(bounds_all)
-        counts = np.zeros((len(uniq), steps))
-        pres = np.zeros((len(uniq), steps), dtype=bool)
-        pos = np.searchsorted(uniq, bounds_all)
-        np.add.at(counts, pos, np.where(block.present[rows], block.values[rows], 0.0))
-        np.logical_or.at(pres, pos, block.present[rows])
-        out.append((key, uniq, counts, pres))
-    return out
+        gid = gid_of.setdefault(key, len(gid_of))
+        rows.append(i)
+        gids.append(gid)
+        ubs.append(ub)
+    ng = len(gid_of)
+    if not ng:
+        return ClassicHistograms([], np.zeros((0, 0)), np.zeros((0, 0, steps)), np.zeros((0, 0, steps), bool))
+    row_a = np.array(rows, dtype=np.int64)
+    gid_a = np.array(gids, dtype=np.int64)
+    ub_a = np.array(ubs, dtype=np.float64)
+    order = np.lexsort((ub_a, gid_a))
+    row_a, gid_a, ub_a = row_a[order], gid_a[order], ub_a[order]
+    # Position of each (histogram, bound) pair among its histogram's distinct bounds.
+    new_pair = np.ones(len(row_a), dtype=bool)
+    new_pair[1:] = (gid_a[1:] != gid_a[:-1]) | (ub_a[1:] != ub_a[:-1])
+    pair_no = np.cumsum(new_pair) - 1
+    first_pair = np.zeros(ng, dtype=np.int64)
+    nbuckets = np.bincount(gid_a[new_pair], minlength=ng)
+    first_pair[1:] = np.cumsum(nbuckets)[:-1]
+    width = int(nbuckets.max())
+    pos = pair_no - first_pair[gid_a] + (width - nbuckets[gid_a])
+    bounds = np.full((ng, width), -np.inf)
+    bounds[gid_a, pos] = ub_a
+    counts = np.zeros((ng, width, steps))
+    present = np.zeros((ng, width, steps), dtype=bool)
+    vals = np.where(block.present[row_a], block.values[row_a], 0.0)
+    if new_pair.all():
+        counts[gid_a, pos] = vals + 0.0
+        present[gid_a, pos] = block.present[row_a]
+    else:
+        np.add.at(counts, (gid_a, pos), vals)
+        np.logical_or.at(present, (gid_a, pos), block.present[row_a])
+    return ClassicHistograms(list(gid_of), bounds, counts, present)
 
 
 def _quantile_warnings(q: np.ndarray, warn: list[str]) -> None:
@@ -285,15 +365,32 @@ def _quantile_warnings(q: np.ndarray, warn: list[str]) -> None:
             warn.append(msg)
 
 
-def _monotonicity_info(key: Labels, info: list[str]) -> None:
-    name = dict(key).get(METRIC_NAME, "")
+def _monotonicity_infos(
+    hists: ClassicHistograms, fx: Forced, ts: np.ndarray, delayed: bool, info: list[ForcedMonotonicity]
+) -> None:
+    """Report the histograms whose buckets had to be made monotonic (merged over their steps)."""
+    hit = np.nonzero(fx.forced.any(axis=1))[0]
+    if not hit.size:
+        return
     msg = (
         "PromQL info: input to histogram_quantile needed to be fixed for monotonicity "
         "(see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)"
     )
-    if name:
-        msg += f' for metric name "{name}"'
-    info.append(msg)
+    for g in hit.tolist():
+        name = dict(hists.labels[g]).get(METRIC_NAME, "") if delayed else ""
+        f = fx.forced[g]
+        steps_ts = np.broadcast_to(ts, f.shape)[f]
+        info.append(
+            ForcedMonotonicity(
+                msg + (f' for metric name "{name}"' if name else ""),
+                int(f.sum()),
+                int(steps_ts.min()),
+                int(steps_ts.max()),
+                float(fx.min_bucket[g][f].min()),
+                float(fx.max_bucket[g][f].max()),
+                float(fx.max_diff[g][f].max()),
+            )
+        )
 
 
 def _vec(labels: list[Labels], vals: list[np.ndarray], pres: list[np.ndarray], steps: int) -> VecBlock:
@@ -302,40 +399,55 @@ def _vec(labels: list[Labels], vals: list[np.ndarray], pres: list[np.ndarray], s
     return VecBlock(labels, np.array(vals), np.array(pres), np.ones(len(labels), dtype=bool))
 
 
-def histogram_quantile(q: np.ndarray, block: VecBlock, warn: list[str], info: list[str]) -> VecBlock:
-    """``histogram_quantile(q, buckets)`` for classic (``le``-labelled) histograms."""
+def histogram_quantile(
+    q: np.ndarray,
+    block: VecBlock,
+    ts: np.ndarray,
+    delayed: bool,
+    warn: list[str],
+    info: list[ForcedMonotonicity],
+) -> VecBlock:
+    """``histogram_quantile(q, buckets)`` for classic (``le``-labelled) histograms at steps ``ts``."""
     steps = block.values.shape[1]
     _quantile_warnings(q, warn)
-    labels, vals, pres = [], [], []
-    for key, bounds, counts, present in _classic_groups(block, warn):
-        res, rp, forced = bucket_quantile(q, bounds, counts, present)
-        if forced.any():
-            _monotonicity_info(key, info)
-        labels.append(key)
-        vals.append(res)
-        pres.append(rp)
-    return _vec(labels, vals, pres, steps)
+    hists = _classic_groups(block, warn, delayed)
+    if not hists.labels:
+        return VecBlock.empty(steps)
+    res, rp, forced = bucket_quantile(q, hists.bounds, hists.counts, hists.present)
+    _monotonicity_infos(hists, forced, ts, delayed, info)
+    return VecBlock(list(hists.labels), res, rp, np.ones(len(hists.labels), dtype=bool))
 
 
 def histogram_quantiles(
-    block: VecBlock, label: str, qs: list[np.ndarray], warn: list[str], info: list[str]
+    block: VecBlock,
+    label: str,
+    qs: list[np.ndarray],
+    ts: np.ndarray,
+    delayed: bool,
+    warn: list[list[str]],
+    info: list[ForcedMonotonicity],
 ) -> VecBlock:
-    """``histogram_quantiles(v, "label", q...)``: one series per histogram and quantile."""
+    """``histogram_quantiles(v, "label", q...)``: one series per histogram and quantile.
+
+    ``warn`` gets one list per quantile argument (their positions differ) and then one for ``v``.
+    """
     steps = block.values.shape[1]
-    for q in qs:
-        _quantile_warnings(q, warn)
-    groups = _classic_groups(block, warn)
+    for q, w in zip(qs, warn, strict=False):
+        _quantile_warnings(q, w)
+    hists = _classic_groups(block, warn[-1], delayed)
     labels, vals, pres = [], [], []
     for q in qs:
-        for key, bounds, counts, present in groups:
-            res, rp, forced = bucket_quantile(q, bounds, counts, present)
-            if forced.any():
-                _monotonicity_info(key, info)
+        if not hists.labels:
+            continue
+        res, rp, forced = bucket_quantile(q, hists.bounds, hists.counts, hists.present)
+        _monotonicity_infos(hists, forced, ts, delayed, info)
+        qlabel = format_openmetrics_float(float(q[0]))
+        for g, key in enumerate(hists.labels):
             d = dict(key)
-            d[label] = format_openmetrics_float(float(q[0]))
+            d[label] = qlabel
             labels.append(tuple(sorted(d.items())))
-            vals.append(res)
-            pres.append(rp)
+            vals.append(res[g])
+            pres.append(rp[g])
     return _vec(labels, vals, pres, steps)
 
 
@@ -392,12 +504,16 @@ def bucket_fraction(
     return np.where(has_inf, res, np.nan)
 
 
-def histogram_fraction(lower: np.ndarray, upper: np.ndarray, block: VecBlock, warn: list[str]) -> VecBlock:
+def histogram_fraction(
+    lower: np.ndarray, upper: np.ndarray, block: VecBlock, delayed: bool, warn: list[str]
+) -> VecBlock:
     """``histogram_fraction(lower, upper, buckets)`` for classic histograms."""
     steps = block.values.shape[1]
     labels, vals, pres = [], [], []
-    for key, bounds, counts, present in _classic_groups(block, warn):
+    hists = _classic_groups(block, warn, delayed)
+    for g, key in enumerate(hists.labels):
+        present = hists.present[g]
         labels.append(key)
-        vals.append(bucket_fraction(lower, upper, bounds, counts, present))
+        vals.append(bucket_fraction(lower, upper, hists.bounds[g], hists.counts[g], present))
         pres.append(present.any(axis=0))
     return _vec(labels, vals, pres, steps)

@@ -86,12 +86,12 @@ def _st_flags(rb: RangeBlock) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def start_time_overlaps(rb: RangeBlock) -> np.ndarray:
-    """Per series: whether some window holds a sample whose start time overlaps the previous sample."""
+    """Per series: the number of windows holding a sample whose start time overlaps the previous one."""
     flags = _st_flags(rb)
     if flags is None:
-        return np.zeros(len(rb.labels), dtype=bool)
+        return np.zeros(len(rb.labels), dtype=np.int64)
     hits = _cum_window(flags[1].astype(np.float64), rb.lo, rb.hi)
-    return (hits > 0).any(axis=1)
+    return (hits > 0).sum(axis=1)
 
 
 def _masked(values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

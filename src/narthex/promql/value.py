@@ -29,7 +29,7 @@ def is_stale(values: np.ndarray) -> np.ndarray:
 
 def drop_metadata(labels: Labels) -> Labels:
     """The label set without ``__name__``, ``__type__`` and ``__unit__``."""
-    return tuple(p for p in labels if p[0] not in METADATA_LABELS)
+    return tuple([p for p in labels if p[0] not in METADATA_LABELS])
 
 
 def labels_string(labels: Labels) -> str:
@@ -86,17 +86,22 @@ class TooManySamplesError(ExecutionError):
 
 
 class QueryTimeoutError(PromQLError):
+    """The query ran out of time; ``message`` replaces the default text (upstream reports a timeout
+    while queued as Go's bare ``context deadline exceeded``)."""
+
     error_type = "timeout"
 
-    def __init__(self, where: str = "expression evaluation") -> None:
-        super().__init__(f"query timed out in {where}")
+    def __init__(self, where: str = "expression evaluation", *, message: str | None = None) -> None:
+        super().__init__(message or f"query timed out in {where}")
 
 
 class QueryCanceledError(PromQLError):
+    """The query was canceled; ``message`` replaces the default text (``context canceled``)."""
+
     error_type = "canceled"
 
-    def __init__(self, where: str = "expression evaluation") -> None:
-        super().__init__(f"query was canceled in {where}")
+    def __init__(self, where: str = "expression evaluation", *, message: str | None = None) -> None:
+        super().__init__(message or f"query was canceled in {where}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +166,8 @@ Value = Matrix | Vector | Scalar | String
 
 @dataclass(slots=True)
 class Result:
-    """A query's value with its warning and info annotations (messages, without positions)."""
+    """A query's value with its warning and info annotations (with ``(line:col)`` positions when the
+    engine knows the query text)."""
 
     value: Value
     warnings: list[str] = field(default_factory=list)
