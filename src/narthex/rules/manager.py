@@ -74,12 +74,13 @@ class RuleManager:
         options: ManagerOptions | None = None,
         registry: CollectorRegistry | None = None,
         notifier: Any = None,
+        engine: Engine | None = None,
     ) -> None:
         self.options = options or ManagerOptions()
         self.metrics = RuleMetrics(registry)
         self._storage_source = storage
         self.notifier = notifier
-        self.engine = Engine(
+        self.engine = engine or Engine(
             self.options.lookback_delta_ms,
             self.options.max_samples,
             self.options.query_timeout_s,
@@ -95,7 +96,12 @@ class RuleManager:
 
     @classmethod
     def from_server_options(
-        cls, server_options: Any, registry: CollectorRegistry, storage: Any, notifier: Any
+        cls,
+        server_options: Any,
+        registry: CollectorRegistry,
+        storage: Any,
+        notifier: Any,
+        engine: Engine | None = None,
     ) -> RuleManager:
         """Build from ``narthex serve`` options; ``storage`` is the storage component (its ``db``)."""
         opts = ManagerOptions(
@@ -108,7 +114,7 @@ class RuleManager:
             max_samples=int(server_options["query.max-samples"]),
             features=server_options.features,
         )
-        return cls(lambda: TSDBRuleStorage(storage.db), opts, registry, notifier)
+        return cls(lambda: TSDBRuleStorage(storage.db), opts, registry, notifier, engine)
 
     # -- storage and options ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ SIGINT and ``/-/quit`` shut down cleanly in reverse order.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import os
 import signal
@@ -17,6 +18,7 @@ from narthex import __version__
 from narthex.config import Config, ConfigError, load_config
 from narthex.discovery.mechanisms import unsupported, unsupported_message
 from narthex.notifier.manager import Notifier
+from narthex.promql.engine import Engine, QueryGate
 from narthex.rules.manager import RuleManager
 from narthex.scrape.manager import ScrapeManager
 from narthex.server.component import Component
@@ -60,12 +62,13 @@ class Server:
             self.registry,
         )
         register_lifecycle(self.web, self.reload, self.request_quit)
+        self.engine = new_engine(options)
         register_api(self.web, server_api_deps(self))
         self.storage = StorageComponent(options, self.registry)
         self.scrape = ScrapeManager(self.registry, lambda: self.storage.db)
         self.notifier = Notifier.from_server_options(options, self.registry)
         self.rule_manager = RuleManager.from_server_options(
-            options, self.registry, self.storage, self.notifier
+            options, self.registry, self.storage, self.notifier, engine=self.engine
         )
         self.components: list[Component] = [self.storage, self.scrape, self.notifier, self.rule_manager]
         self._stop = asyncio.Event()
@@ -103,6 +106,9 @@ class Server:
 
     async def _serve(self, config: Config) -> int:
         loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=self.options["query.max-concurrency"] + 8)
+        )
         try:
             log.info("Starting TSDB ...")
             await self.storage.open()
@@ -219,6 +225,17 @@ class Server:
             await asyncio.sleep(interval)
             if _digest(self.config_file) != self._config_digest:
                 await self._reload_logged()
+
+
+def new_engine(options: ServerOptions) -> Engine:
+    """The server's one PromQL engine; ``--query.max-concurrency`` bounds API and rule queries together."""
+    return Engine(
+        lookback_delta_ms=options["query.lookback-delta"],
+        max_samples=options["query.max-samples"],
+        timeout_s=options["query.timeout"] / 1000,
+        features=frozenset(options.features),
+        gate=QueryGate(max(1, options["query.max-concurrency"])),
+    )
 
 
 def _digest(path: str) -> bytes:

@@ -45,14 +45,6 @@ class ApiDeps:
     listen_address: str = "0.0.0.0:9090"
     lookback_delta_ms: int = 300_000
     enable_admin: bool = False
-    max_concurrency: int = 20
-    semaphore: asyncio.Semaphore | None = field(default=None, repr=False)
-
-    def query_slot(self) -> asyncio.Semaphore:
-        """The semaphore bounding concurrent queries (``--query.max-concurrency``)."""
-        if self.semaphore is None:
-            self.semaphore = asyncio.Semaphore(max(1, self.max_concurrency))
-        return self.semaphore
 
 
 @dataclass

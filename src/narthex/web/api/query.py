@@ -84,6 +84,7 @@ def _engine_for(deps: ApiDeps, opts: _QueryOpts) -> Any:
         timeout_s=max(timeout, 0.0),
         features=base.features,
         default_subquery_step_ms=base.default_subquery_step_ms,
+        gate=base.gate,
     )
 
 
@@ -153,9 +154,8 @@ async def _run_query(
     db = require_db(deps)
     storage: Any = CountingStorage(db) if opts.stats else db
     prepared = time.perf_counter()
-    async with deps.query_slot():
-        queued = time.perf_counter()
-        result = await _evaluate(request, functools.partial(getattr(engine, method), storage, expr, *times))
+    queued = time.perf_counter()  # the engine's gate queues the query (--query.max-concurrency)
+    result = await _evaluate(request, functools.partial(getattr(engine, method), storage, expr, *times))
     done = time.perf_counter()
     value, truncated = _truncate(result.value, opts.limit)
     warnings = list(result.warnings)

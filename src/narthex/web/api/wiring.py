@@ -14,20 +14,6 @@ if TYPE_CHECKING:
     from narthex.server.server import Server
 
 
-def new_engine(options: Any) -> Any:
-    """The PromQL engine configured from the ``--query.*`` flags (None when it cannot be imported)."""
-    try:
-        from narthex.promql.engine import Engine
-    except ImportError:
-        return None
-    return Engine(
-        lookback_delta_ms=options["query.lookback-delta"],
-        max_samples=options["query.max-samples"],
-        timeout_s=options["query.timeout"] / 1000,
-        features=frozenset(options.features),
-    )
-
-
 def storage_retention(options: Any) -> str:
     """``storageRetention`` as Prometheus words it (``15d``, ``512MiB``, ``15d or 512MiB``)."""
     parts = []
@@ -50,7 +36,6 @@ def alertmanager_urls(server: Server) -> tuple[list[str], list[str]]:
 def server_api_deps(server: Server) -> ApiDeps:
     """Lazy accessors to the server's storage, engine, scrape manager, config and flags."""
     options = server.options
-    engine = new_engine(options)
     started = time.time()
 
     def runtime() -> dict[str, Any]:
@@ -65,7 +50,7 @@ def server_api_deps(server: Server) -> ApiDeps:
 
     return ApiDeps(
         db=lambda: server.storage.db,
-        engine=lambda: engine,
+        engine=lambda: server.engine,
         config=lambda: server.config,
         flags=options.flag_strings,
         scrape=lambda: server.scrape,
@@ -77,5 +62,4 @@ def server_api_deps(server: Server) -> ApiDeps:
         listen_address=options.listen_addresses[0],
         lookback_delta_ms=options["query.lookback-delta"],
         enable_admin=options["web.enable-admin-api"],
-        max_concurrency=options["query.max-concurrency"],
     )
