@@ -210,3 +210,37 @@ def test_uncompressed_head_option(open_test_db):
     assert db.head_stats()["chunkCount"] == 5 * 5
     out = select_all(db)
     assert all(s.values.tolist() == [float(k) for k in range(500)] for s in out)
+
+
+def test_truncation_inside_pieces_keeps_exact_samples(open_test_db):
+    db = open_test_db(block_range_ms=100_000)
+    series = [lbl("m", i=str(i)) for i in range(40)]
+    for k in range(400):
+        add(db, series, k * 1000, np.arange(40) * 0.25 + k)
+    chunks_before = db.head_stats()["chunkCount"]
+    db.head.truncate(123_456)
+    out = select_all(db)
+    assert len(out) == 40
+    k = np.arange(124, 400)
+    for s in out:
+        np.testing.assert_array_equal(s.timestamps, k * 1000)
+        np.testing.assert_array_equal(s.values, int(dict(s.labels)["i"]) * 0.25 + k)
+    assert 0 < db.head_stats()["chunkCount"] < chunks_before
+    assert db.head.min_time == 124_000
+    assert select_all(db, 200_500, 201_000)[0].timestamps.tolist() == [201_000]
+    db.head.truncate(1_000_000)
+    assert db.head_stats()["numSeries"] == 0 and db.head_stats()["chunkCount"] == 0
+
+
+def test_closed_pieces_are_compressed_a_bounded_number_per_commit(open_test_db):
+    db = open_test_db()
+    db.head.freeze_batch = 64
+    series = [lbl("m", i=str(i)) for i in range(3000)]
+    pending = []
+    for k in range(100):
+        add(db, series, k * 1000, np.full(3000, float(k)))
+        pending.append(db.head._npending)
+    # Series created together close their pieces in different commits: no commit has to
+    # compress every series at once, and closed pieces do not pile up.
+    assert max(pending) < 3000 // 4
+    assert len(db.head.frozen.live_ids()) >= 3000 * 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import fcntl
 import os
@@ -48,6 +49,16 @@ def _acquire_lock(path: Path) -> IO[str]:
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def _release_free_memory() -> None:
+    """Return freed heap pages to the OS (glibc only) after the allocation churn of WAL replay."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
 
 
 def _remove_dir(path: Path) -> None:
@@ -162,11 +173,9 @@ class DB:
             n_records += 1
             kind = records.record_type(body)
             if kind == records.REC_SERIES:
-                for ref, labels in records.decode_series(body):
-                    got = head.create_with_ref(ref, labels)
-                    if got != ref:
-                        remap_from.append(ref)
-                        remap_to.append(got)
+                for ref, got in head.create_logged(records.decode_series_columns(body, head.label_pairs)):
+                    remap_from.append(ref)
+                    remap_to.append(got)
                 continue
             batch = records.decode_samples(body)
             refs = batch.refs
@@ -180,11 +189,15 @@ class DB:
                     refs[hit] = dst[order][np.searchsorted(src[order], refs[hit])]
             known = (refs >= 0) & (refs < head.num_refs)
             known[known] = head.s_alive[refs[known]]
-            refs, t, v = refs[known], batch.t[known], batch.v[known]
+            t, v = batch.t, batch.v
+            if not known.all():
+                refs, t, v = refs[known], t[known], v[known]
             if kind == records.REC_SAMPLES:
                 head.apply_inorder(refs, t, v, check=True)
             else:
                 head.apply_ooo(refs, t, v)
+        head.freeze()
+        _release_free_memory()
         if n_records:
             _log.info("WAL replay completed", records=n_records, series=head.num_series)
 
@@ -198,32 +211,34 @@ class DB:
         head = self.head
         with head.lock:
             codes = head.classify(refs, t, v)
-            ok = codes == OK
-            ooo = codes == OK_OOO
-            accepted = refs[ok | ooo]
+            counts = np.bincount(codes, minlength=8).tolist()
+            n_ok, n_ooo = counts[OK], counts[OK_OOO]
+            all_ok = n_ok == len(refs)
+            ok = None if all_ok else codes == OK
+            ooo = codes == OK_OOO if n_ooo else None
+            ok_refs, ok_t, ok_v = (refs, t, v) if ok is None else (refs[ok], t[ok], v[ok])
+            accepted = ok_refs if ooo is None else np.concatenate([ok_refs, refs[ooo]])
             new_series = np.zeros(0, dtype=np.int64)
             bodies = []
             if len(accepted):
                 unlogged = accepted[~head.s_logged[accepted]]
                 if len(unlogged):
-                    new_series = np.unique(unlogged)
+                    new_series = np.sort(unlogged)
+                    new_series = new_series[np.r_[True, new_series[1:] != new_series[:-1]]]
                 for i in range(0, len(new_series), _SERIES_PER_RECORD):
                     part = new_series[i : i + _SERIES_PER_RECORD].tolist()
                     bodies.append(records.encode_series([(r, head.labels_of(r)) for r in part]))
-            n_ok = int(ok.sum())
-            n_ooo = int(ooo.sum())
             if n_ok:
-                bodies.append(records.encode_samples(refs[ok], t[ok], v[ok]))
-            if n_ooo:
+                bodies.append(records.encode_samples(ok_refs, ok_t, ok_v))
+            if ooo is not None:
                 bodies.append(records.encode_samples(refs[ooo], t[ooo], v[ooo], records.REC_OOO_SAMPLES))
             self.wal.log(bodies)
             head.s_logged[new_series] = True
             if n_ok:
-                head.apply_inorder(refs[ok], t[ok], v[ok])
-            if n_ooo:
+                head.apply_inorder(ok_refs, ok_t, ok_v)
+            if ooo is not None:
                 head.apply_ooo(refs[ooo], t[ooo], v[ooo])
             result = CommitResult(appended=n_ok + n_ooo, out_of_order_appended=n_ooo)
-            counts = np.bincount(codes, minlength=8).tolist()
             for code, kind in CODE_ERRORS.items():
                 if counts[code]:
                     result.rejected[kind] = counts[code]

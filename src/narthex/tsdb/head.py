@@ -1,18 +1,20 @@
 """The in-memory head: series registry, label index and numpy sample storage.
 
-Series are identified by their :data:`Labels` and addressed by an int ref (index into per-series
-numpy arrays). Samples live in a pool of fixed 2-D buffers: ``chunk_t[slot, 0:120]`` (int64 ms)
-and ``chunk_v[slot, 0:120]`` (float64, copied bit-exactly). Each series owns a list of chunks in
-time order (slot ``>= 0`` or compressed chunk ``-id - 1``); its last one is open for appends.
-Closed chunks are compressed in batches (:mod:`frozen`). A batch of samples for distinct series is appended
-with a few fancy-indexing assignments; a batch that repeats a series is split into "rounds" in
-which each series occurs once. Out-of-order samples (when a window is configured) go to a separate
-flat buffer and are merged in on read.
+Series are identified by their :data:`Labels` (label pairs interned: one tuple per distinct pair)
+and addressed by an int ref, the index into per-series numpy arrays. Samples are stored in
+**pieces** of up to :data:`PIECE_SAMPLES` samples, described by a struct-of-arrays piece table
+(``c_*``: owner ref, older piece of the same series, location, count, first/last time). A series'
+newest piece is open: its samples sit in a row of the shared slot pool ``sl_t[slot, :]`` (int64
+ms) / ``sl_v[slot, :]`` (float64, bit-exact). Full pieces are closed and compressed later, a
+bounded number per commit, into shared zstd frames (:mod:`frozen`); their slots are then reused.
+Four pieces make one Prometheus-style 120-sample chunk (what the chunk metrics count). A batch of
+samples for distinct series is appended with a few fancy-indexing assignments; a batch that
+repeats a series is split into "rounds" in which each series occurs once. Out-of-order samples
+(when a window is configured) go to a separate flat buffer and are merged in on read.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from dataclasses import dataclass
 
@@ -26,13 +28,17 @@ from narthex.tsdb.errors import (
     ERR_OUT_OF_ORDER,
     ERR_TOO_OLD,
 )
-from narthex.tsdb.frozen import FrozenChunks
-from narthex.tsdb.postings import EMPTY, PostingList
+from narthex.tsdb.frozen import FrozenChunks, IdPool, grow
+from narthex.tsdb.postings import PostingList
+from narthex.tsdb.records import SeriesColumns
 
 CHUNK_SAMPLES = 120
-FREEZE_BATCH = 1024  # closed chunks compressed together
+PIECE_SAMPLES = 30  # samples per head piece (slot width); divides CHUNK_SAMPLES
+PIECES_PER_CHUNK = CHUNK_SAMPLES // PIECE_SAMPLES
+FREEZE_BATCH = 1024  # closed pieces are compressed once this many are pending
 INT64_MIN = int(np.iinfo(np.int64).min)
 INT64_MAX = int(np.iinfo(np.int64).max)
+EMPTY = np.zeros(0, dtype=np.int64)
 
 # Per-sample classification codes of :meth:`Head.classify`.
 OK = 0
@@ -80,15 +86,6 @@ class SeriesData:
         return len(self.labels)
 
 
-def _grow(arr: np.ndarray, size: int, fill: int | float | bool) -> np.ndarray:
-    if size <= len(arr):
-        return arr
-    new_len = max(size, 2 * len(arr))
-    out = np.full((new_len, *arr.shape[1:]), fill, dtype=arr.dtype)
-    out[: len(arr)] = arr
-    return out
-
-
 class Head:
     """Mutable in-memory recent data. All mutation happens under :attr:`lock`."""
 
@@ -96,25 +93,36 @@ class Head:
         self.lock = threading.RLock()
         self.block_range_ms = block_range_ms
         self.ooo_window_ms = ooo_window_ms
+        self.width = PIECE_SAMPLES
         self.series_by_labels: dict[Labels, int] = {}
         self._labels: list[Labels | None] = []
-        self._chunks: list[list[int]] = []
+        self.label_pairs: dict[tuple[str, str], tuple[str, str]] = {}  # interned label pairs
+        # Per series (index = ref). Arrays grow with zeros; a new series sets its own fields.
         cap = 256
-        self.s_maxt = np.full(cap, INT64_MIN, dtype=np.int64)
-        self.s_last = np.zeros(cap, dtype=np.uint64)
-        self.s_slot = np.full(cap, -1, dtype=np.int64)
+        self.s_maxt = np.zeros(cap, dtype=np.int64)  # last in-order timestamp (INT64_MIN: none)
+        self.s_last = np.zeros(cap, dtype=np.uint64)  # its value bits
+        self.s_head = np.zeros(cap, dtype=np.int64)  # newest (open) piece, -1: none
         self.s_logged = np.zeros(cap, dtype=bool)
         self.s_alive = np.zeros(cap, dtype=bool)
         self.s_ooo = np.zeros(cap, dtype=np.int64)
-        ccap = 256
-        self.c_t = np.zeros((ccap, CHUNK_SAMPLES), dtype=np.int64)
-        self.c_v = np.zeros((ccap, CHUNK_SAMPLES), dtype=np.float64)
-        self.c_len = np.zeros(ccap, dtype=np.int64)
-        self.c_ref = np.full(ccap, -1, dtype=np.int64)
-        self._free: list[int] = []
-        self._next_slot = 0
-        self._closed: list[int] = []  # full slots no longer appended to, awaiting compression
-        self.frozen = FrozenChunks()
+        # Per piece (index = piece id, reused after truncation).
+        self._piece_ids = IdPool()
+        self.c_live = np.zeros(cap, dtype=bool)
+        self.c_ref = np.zeros(cap, dtype=np.int32)
+        self.c_prev = np.zeros(cap, dtype=np.int32)  # older piece of the same series, -1: none
+        self.c_loc = np.zeros(cap, dtype=np.int32)  # slot >= 0, or -frozen id - 1
+        self.c_n = np.zeros(cap, dtype=np.int16)  # samples written to the row
+        self.c_lo = np.zeros(cap, dtype=np.int16)  # leading samples dropped by truncation
+        self.c_k = np.zeros(cap, dtype=np.int8)  # position within its 120-sample chunk
+        self.c_mint = np.zeros(cap, dtype=np.int64)  # first sample kept
+        self.c_maxt = np.zeros(cap, dtype=np.int64)  # last sample, set when closed
+        # Slot pool: one row per uncompressed piece.
+        self._slot_ids = IdPool()
+        self.sl_t = np.zeros((cap, self.width), dtype=np.int64)
+        self.sl_v = np.zeros((cap, self.width), dtype=np.float64)
+        self._pending: list[np.ndarray] = []  # closed pieces awaiting compression
+        self._npending = 0
+        self.frozen = FrozenChunks(self.width)
         self.freeze_batch = FREEZE_BATCH
         self.compress = compress
         self.o_ref = np.zeros(64, dtype=np.int64)
@@ -132,6 +140,7 @@ class Head:
         self.chunks_created = 0
         self.chunks_removed = 0
         self.protected: list[set[int]] = []
+        self._mark = np.zeros(cap, dtype=np.int64)  # scratch of _rounds
 
     # -- series registry -------------------------------------------------------------------------
 
@@ -150,34 +159,101 @@ class Head:
                 return ref, False
             return self._create(labels, len(self._labels)), True
 
-    def create_with_ref(self, ref: int, labels: Labels) -> int:
-        """Replay: register a series under its logged ref (or return the ref it already has)."""
+    def create_logged(self, cols: SeriesColumns) -> list[tuple[int, int]]:
+        """Replay: register a record's series in bulk; returns ``(logged ref, ref)`` where they differ.
+
+        A series already known keeps its ref; a logged ref already taken gets a fresh one. Labels
+        share memory with other series when the record was decoded with
+        ``intern=head.label_pairs``.
+        """
+        remap: list[tuple[int, int]] = []
         with self.lock:
-            existing = self.series_by_labels.get(labels)
-            if existing is not None:
-                return existing
-            if ref < len(self._labels) and self._labels[ref] is not None:
-                ref = len(self._labels)
-            created = self._create(labels, ref)
-            self.s_logged[created] = True
-            return created
+            for pair in cols.pairs:
+                self.label_pairs.setdefault(pair, pair)
+            by_label = self.series_by_labels
+            all_labels = self._labels
+            created_pos: list[int] = []
+            created: list[int] = []
+            for i, (ref, labels) in enumerate(zip(cols.refs, cols.labels, strict=True)):
+                existing = by_label.get(labels)
+                if existing is not None:
+                    if existing != ref:
+                        remap.append((ref, existing))
+                    continue
+                if ref < len(all_labels) and all_labels[ref] is not None:
+                    remap.append((ref, len(all_labels)))
+                    ref = len(all_labels)
+                if len(all_labels) <= ref:
+                    all_labels.extend([None] * (ref + 1 - len(all_labels)))
+                all_labels[ref] = labels
+                by_label[labels] = ref
+                created_pos.append(i)
+                created.append(ref)
+            if not created:
+                return remap
+            self._grow_series(len(all_labels))
+            new = np.asarray(created, dtype=np.int64)
+            self.s_maxt[new] = INT64_MIN
+            self.s_last[new] = 0
+            self.s_head[new] = -1
+            self.s_ooo[new] = 0
+            self.s_alive[new] = True
+            self.s_logged[new] = True
+            counts = np.diff(cols.offsets)
+            if len(created) == len(cols.refs):
+                pair_idx, owner = cols.pair_idx, np.repeat(new, counts)
+            else:
+                pos = np.asarray(created_pos, dtype=np.int64)
+                c = counts[pos]
+                occ = np.repeat(cols.offsets[pos] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
+                pair_idx, owner = cols.pair_idx[occ], np.repeat(new, c)
+            order = np.argsort(pair_idx, kind="stable")
+            pair_idx, owner = pair_idx[order], owner[order]
+            starts = np.flatnonzero(np.r_[True, pair_idx[1:] != pair_idx[:-1]]) if len(order) else EMPTY
+            bounds = np.r_[starts, len(order)].tolist()
+            index = self.index
+            for k, p in enumerate(pair_idx[starts].tolist()):
+                name, value = cols.pairs[p]
+                values = index.get(name)
+                if values is None:
+                    values = index[name] = {}
+                plist = values.get(value)
+                if plist is None:
+                    plist = values[value] = PostingList()
+                plist.extend(owner[bounds[k] : bounds[k + 1]])
+            self.num_series += len(created)
+            self.series_created += len(created)
+        return remap
+
+    def _grow_series(self, size: int) -> None:
+        if size > len(self.s_maxt):
+            self.s_maxt, self.s_last = grow(self.s_maxt, size), grow(self.s_last, size)
+            self.s_head, self.s_logged = grow(self.s_head, size), grow(self.s_logged, size)
+            self.s_alive, self.s_ooo = grow(self.s_alive, size), grow(self.s_ooo, size)
 
     def _create(self, labels: Labels, ref: int) -> int:
-        while len(self._labels) <= ref:
-            self._labels.append(None)
-            self._chunks.append([])
-        size = len(self._labels)
-        self.s_maxt = _grow(self.s_maxt, size, INT64_MIN)
-        self.s_last = _grow(self.s_last, size, 0)
-        self.s_slot = _grow(self.s_slot, size, -1)
-        self.s_logged = _grow(self.s_logged, size, False)
-        self.s_alive = _grow(self.s_alive, size, False)
-        self.s_ooo = _grow(self.s_ooo, size, 0)
+        if len(self._labels) <= ref:
+            self._labels.extend([None] * (ref + 1 - len(self._labels)))
+        self._grow_series(len(self._labels))
+        pairs = self.label_pairs
+        labels = tuple([pairs.setdefault(p, p) for p in labels])
         self._labels[ref] = labels
         self.series_by_labels[labels] = ref
+        self.s_maxt[ref] = INT64_MIN
+        self.s_last[ref] = 0
+        self.s_head[ref] = -1
+        self.s_logged[ref] = False
+        self.s_ooo[ref] = 0
         self.s_alive[ref] = True
+        index = self.index
         for name, value in labels:
-            self.index.setdefault(name, {}).setdefault(value, PostingList()).append(ref)
+            values = index.get(name)
+            if values is None:
+                values = index[name] = {}
+            plist = values.get(value)
+            if plist is None:
+                plist = values[value] = PostingList()
+            plist.append(ref)
         self.num_series += 1
         self.series_created += 1
         return ref
@@ -208,17 +284,27 @@ class Head:
         if n == 0:
             return codes
         known = (refs >= 0) & (refs < len(self._labels))
-        known[known] = self.s_alive[refs[known]]
+        all_known = bool(known.all())
+        if all_known:
+            known = self.s_alive[refs]
+            all_known = bool(known.all())
+        else:
+            known[known] = self.s_alive[refs[known]]
+        min_valid = self.appendable_min_time()
+        if all_known and len(self._rounds(refs)) == 1:
+            # The usual scrape: each series once, all newer than their last sample.
+            mt = self.s_maxt[refs]
+            if bool((((t > mt) | (mt == INT64_MIN)) & (t >= min_valid)).all()):
+                return codes
         codes[~known] = _NOT_FOUND
         idx = np.flatnonzero(known)
         if len(idx) == 0:
             return codes
-        min_valid = self.appendable_min_time()
         window = self.ooo_window_ms
         ooo_min = (self.max_time - window) if (window > 0 and self.max_time != INT64_MIN) else None
         bits = v.view(np.uint64)
         r = refs[idx]
-        parts = rounds(r)
+        parts = self._rounds(r)
         if len(parts) == 1:
             uniq, inv = r, np.arange(len(r))
         else:
@@ -251,79 +337,120 @@ class Head:
             llast[ui[newer]] = bits[pos[newer]]
         return codes
 
-    def _alloc_slot(self, ref: int) -> int:
-        if self._free:
-            slot = self._free.pop()
-        else:
-            slot = self._next_slot
-            self._next_slot += 1
-            if slot >= len(self.c_len):
-                self.c_t = _grow(self.c_t, slot + 1, 0)
-                self.c_v = _grow(self.c_v, slot + 1, 0.0)
-                self.c_len = _grow(self.c_len, slot + 1, 0)
-                self.c_ref = _grow(self.c_ref, slot + 1, -1)
-        prev = int(self.s_slot[ref])
-        if prev >= 0 and self.compress:
-            self._closed.append(prev)
-        self.c_len[slot] = 0
-        self.c_ref[slot] = ref
-        self._chunks[ref].append(slot)
-        self.s_slot[ref] = slot
-        self.num_chunks += 1
-        self.chunks_created += 1
-        return slot
+    def _rounds(self, refs: np.ndarray) -> list[np.ndarray]:
+        """:func:`rounds` of valid refs, with an O(n) check for the usual all-distinct batch."""
+        n = len(refs)
+        if n == 0:
+            return []
+        if len(self._mark) < len(self._labels):
+            self._mark = grow(self._mark, len(self._labels))
+        pos = np.arange(n)
+        self._mark[refs] = pos
+        if bool((self._mark[refs] == pos).all()):
+            return [pos]
+        return rounds(refs)
+
+    def _open_pieces(self, r: np.ndarray, old: np.ndarray, first_t: np.ndarray) -> np.ndarray:
+        """Start new open pieces for series ``r`` (distinct) whose open piece ``old`` is full or -1."""
+        k = len(r)
+        ids = self._piece_ids.take(k)
+        size = self._piece_ids.next
+        if size > len(self.c_live):
+            self.c_live, self.c_ref = grow(self.c_live, size), grow(self.c_ref, size)
+            self.c_prev, self.c_loc = grow(self.c_prev, size), grow(self.c_loc, size)
+            self.c_n, self.c_lo, self.c_k = grow(self.c_n, size), grow(self.c_lo, size), grow(self.c_k, size)
+            self.c_mint, self.c_maxt = grow(self.c_mint, size), grow(self.c_maxt, size)
+        slots = self._slot_ids.take(k)
+        if self._slot_ids.next > len(self.sl_t):
+            self.sl_t = grow(self.sl_t, self._slot_ids.next)
+            self.sl_v = grow(self.sl_v, self._slot_ids.next)
+        had = old >= 0
+        pos = np.zeros(k, dtype=np.int8)
+        if had.any():
+            closed = old[had]
+            self.c_maxt[closed] = self.s_maxt[r[had]]
+            pos[had] = (self.c_k[closed] + 1) % PIECES_PER_CHUNK
+            if self.compress:
+                self._pending.append(closed)
+                self._npending += len(closed)
+        self.c_live[ids] = True
+        self.c_ref[ids] = r
+        self.c_prev[ids] = old
+        self.c_loc[ids] = slots
+        # A series' first piece starts at column ref % width (the columns before it count as
+        # trimmed), so series created together close their pieces in different commits and
+        # compression work is spread evenly instead of hitting every series at once.
+        skip = np.where(had, 0, r % self.width)
+        fresh = ~had
+        if fresh.any():
+            cols = np.arange(self.width)[None, :]
+            self.sl_t[slots[fresh]] = np.where(cols < skip[fresh][:, None], first_t[fresh][:, None], 0)
+            self.sl_v[slots[fresh]] = 0.0
+        self.c_n[ids] = skip
+        self.c_lo[ids] = skip
+        self.c_k[ids] = pos
+        self.c_mint[ids] = first_t
+        self.s_head[r] = ids
+        started = int(np.count_nonzero(pos == 0))
+        self.num_chunks += started
+        self.chunks_created += started
+        return ids
 
     def apply_inorder(self, refs: np.ndarray, t: np.ndarray, v: np.ndarray, check: bool = False) -> int:
         """Store accepted in-order samples (each series' samples in increasing time order).
 
         With ``check`` (WAL replay) samples not newer than the series' last one or older than the
-        head's minimum valid time are skipped. Returns the number stored.
+        head's minimum valid time are skipped. Returns the number stored. Closed pieces are
+        compressed a bounded number at a time (about twice the rate at which they are closed),
+        so no commit pays for compressing every series at once.
         """
         stored = 0
-        for sel in rounds(refs):
-            r = refs[sel]
-            tt = t[sel]
-            vv = v[sel]
+        width = self.width
+        parts = self._rounds(refs)
+        for sel in parts:
+            r, tt, vv = (refs, t, v) if len(parts) == 1 else (refs[sel], t[sel], v[sel])
             if check:
                 keep = (tt > self.s_maxt[r]) & (tt >= self.min_valid_time)
                 if not keep.all():
                     r, tt, vv = r[keep], tt[keep], vv[keep]
                 if len(r) == 0:
                     continue
-            slots = self.s_slot[r]
-            need = slots < 0
-            have = ~need
-            need[have] = self.c_len[slots[have]] >= CHUNK_SAMPLES
-            for i in np.flatnonzero(need):
-                slots[i] = self._alloc_slot(int(r[i]))
-            pos = self.c_len[slots]
-            self.c_t[slots, pos] = tt
-            self.c_v[slots, pos] = vv
-            self.c_len[slots] = pos + 1
+            head = self.s_head[r]
+            pos = self.c_n[head]  # garbage where head < 0
+            need = (head < 0) | (pos >= width)
+            if need.any():
+                head[need] = self._open_pieces(r[need], head[need], tt[need])
+                pos[need] = self.c_n[head[need]]
+            flat = self.c_loc[head] * np.int64(width) + pos
+            self.sl_t.reshape(-1)[flat] = tt
+            self.sl_v.reshape(-1)[flat] = vv
+            self.c_n[head] = pos + 1
             self.s_maxt[r] = tt
             self.s_last[r] = vv.view(np.uint64)
             self.min_time = min(self.min_time, int(tt.min()))
             self.max_time = max(self.max_time, int(tt.max()))
             stored += len(r)
-        if len(self._closed) >= self.freeze_batch:
-            self.freeze()
+        if self._npending >= self.freeze_batch:
+            self.freeze(None if check else max(self.freeze_batch, 2 * stored // width + 1))
         return stored
 
-    def freeze(self) -> None:
-        """Compress all closed chunks and release their slots."""
-        slots = np.asarray(self._closed, dtype=np.int64)
-        self._closed = []
-        slots = slots[(self.c_ref[slots] >= 0) & (self.c_len[slots] > 0)]
-        if len(slots) == 0:
+    def freeze(self, limit: int | None = None) -> None:
+        """Compress closed pieces (at most ``limit``, oldest first) and release their slots."""
+        if not self._pending:
             return
-        refs = self.c_ref[slots]
-        ids = self.frozen.add(refs, self.c_t[slots], self.c_v[slots], self.c_len[slots])
-        for slot, ref, fid in zip(slots.tolist(), refs.tolist(), ids.tolist(), strict=True):
-            chunks = self._chunks[ref]
-            chunks[chunks.index(slot)] = -fid - 1
-        self.c_ref[slots] = -1
-        self.c_len[slots] = 0
-        self._free.extend(slots.tolist())
+        ids = np.concatenate(self._pending)
+        rest = EMPTY
+        if limit is not None and len(ids) > limit:
+            ids, rest = ids[:limit], ids[limit:]
+        self._pending = [rest] if len(rest) else []
+        self._npending = len(rest)
+        ids = ids[self.c_live[ids] & (self.c_loc[ids] >= 0)]
+        if len(ids) == 0:
+            return
+        slots = self.c_loc[ids].astype(np.int64)
+        fids = self.frozen.add(self.sl_t[slots], self.sl_v[slots], self.c_n[ids])
+        self.c_loc[ids] = -fids - 1
+        self._slot_ids.give(slots)
 
     def apply_ooo(self, refs: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
         """Store accepted out-of-order samples in the side buffer."""
@@ -331,9 +458,9 @@ class Head:
         if n == 0:
             return
         end = self.o_n + n
-        self.o_ref = _grow(self.o_ref, end, 0)
-        self.o_t = _grow(self.o_t, end, 0)
-        self.o_v = _grow(self.o_v, end, 0.0)
+        self.o_ref = grow(self.o_ref, end)
+        self.o_t = grow(self.o_t, end)
+        self.o_v = grow(self.o_v, end)
         self.o_ref[self.o_n : end] = refs
         self.o_t[self.o_n : end] = t
         self.o_v[self.o_n : end] = v
@@ -343,54 +470,71 @@ class Head:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def _piece_bounds(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and last kept timestamp of pieces (an open piece ends at its series' maxt)."""
+        refs = self.c_ref[ids]
+        is_open = self.s_head[refs] == ids
+        return self.c_mint[ids], np.where(is_open, self.s_maxt[refs], self.c_maxt[ids])
+
+    def _rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Full rows ``[len(ids), width]`` of pieces, uncompressed or decoded."""
+        loc = self.c_loc[ids].astype(np.int64)
+        in_slot = loc >= 0
+        if in_slot.all():
+            return self.sl_t[loc], self.sl_v[loc]
+        t = np.empty((len(ids), self.width), dtype=np.int64)
+        v = np.empty((len(ids), self.width), dtype=np.float64)
+        t[in_slot] = self.sl_t[loc[in_slot]]
+        v[in_slot] = self.sl_v[loc[in_slot]]
+        t[~in_slot], v[~in_slot] = self.frozen.decode(-loc[~in_slot] - 1)
+        return t, v
+
+    def _pieces_of(self, refs: np.ndarray, mint: int, maxt: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pieces overlapping ``[mint, maxt]`` and their owner index, by owner then time."""
+        cur = self.s_head[refs]
+        own = np.arange(len(refs))
+        found_p: list[np.ndarray] = []
+        found_o: list[np.ndarray] = []
+        found_d: list[np.ndarray] = []
+        depth = 0
+        while len(cur):
+            ok = cur >= 0
+            cur, own = cur[ok], own[ok]
+            if len(cur) == 0:
+                break
+            lo, hi = self._piece_bounds(cur)
+            hit = (lo <= maxt) & (hi >= mint)
+            found_p.append(cur[hit])
+            found_o.append(own[hit])
+            found_d.append(np.full(int(hit.sum()), -depth, dtype=np.int64))
+            older = lo > mint  # an older piece ends before this one starts
+            cur, own = self.c_prev[cur[older]].astype(np.int64), own[older]
+            depth += 1
+        if not found_p:
+            return EMPTY, EMPTY
+        pieces, owner, d = np.concatenate(found_p), np.concatenate(found_o), np.concatenate(found_d)
+        order = np.lexsort((d, owner))
+        return pieces[order], owner[order]
+
     def read(self, refs: np.ndarray, mint: int, maxt: int, include_ooo: bool = True) -> SeriesData:
         """Samples in ``[mint, maxt]`` of the given series (copies), in the given order."""
-        ref_list = refs.tolist()
-        counts = [len(self._chunks[r]) for r in ref_list]
-        entries = np.fromiter(
-            itertools.chain.from_iterable(self._chunks[r] for r in ref_list),
-            dtype=np.int64,
-            count=sum(counts),
-        )
-        owner = np.repeat(np.arange(len(refs)), counts)
-        is_slot = entries >= 0
-        t, v, o = self._read_slots(entries[is_slot], owner[is_slot], mint, maxt)
-        if not is_slot.all():
-            fids = -entries[~is_slot] - 1
-            f_owner = owner[~is_slot]
-            keep = (self.frozen.mint[fids] <= maxt) & (self.frozen.maxt[fids] >= mint)
-            fids, f_owner = fids[keep], f_owner[keep]
-            ft, fv = self.frozen.decode(fids)
-            fo = np.repeat(f_owner, self.frozen.count[fids])
-            inside = (ft >= mint) & (ft <= maxt)
-            t, v, o = _interleave(ft[inside], fv[inside], fo[inside], t, v, o, len(refs))
+        refs = np.asarray(refs, dtype=np.int64)
+        pieces, owner = self._pieces_of(refs, mint, maxt)
+        rt, rv = self._rows(pieces)
+        cols = np.arange(self.width)[None, :]
+        mask = (cols >= self.c_lo[pieces][:, None]) & (cols < self.c_n[pieces][:, None])
+        mask &= (rt >= mint) & (rt <= maxt)
+        t, v = rt[mask], rv[mask]
+        o = np.broadcast_to(owner[:, None], mask.shape)[mask]
         offsets = np.zeros(len(refs) + 1, dtype=np.int64)
         np.cumsum(np.bincount(o, minlength=len(refs)), out=offsets[1:])
-        labels = [self.labels_of(r) for r in ref_list]
+        labels = [self.labels_of(r) for r in refs.tolist()]
         data = SeriesData(labels, t, v, offsets)
         if include_ooo and self.o_n and len(refs):
             with_ooo = refs[self.s_ooo[refs] > 0]
             if len(with_ooo):
                 data = self._merge_ooo(data, refs, with_ooo, mint, maxt)
         return data
-
-    def _read_slots(
-        self, slots: np.ndarray, owner: np.ndarray, mint: int, maxt: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat (t, v, owner) of the samples in range of uncompressed chunks."""
-        if len(slots):
-            lens = self.c_len[slots]
-            first = self.c_t[slots, 0]
-            last = self.c_t[slots, np.maximum(lens - 1, 0)]
-            overlap = (lens > 0) & (first <= maxt) & (last >= mint)
-            slots, owner, lens = slots[overlap], owner[overlap], lens[overlap]
-        else:
-            lens = EMPTY
-        ts = self.c_t[slots]
-        vs = self.c_v[slots]
-        mask = (np.arange(CHUNK_SAMPLES)[None, :] < lens[:, None]) & (ts >= mint) & (ts <= maxt)
-        owners = np.broadcast_to(owner[:, None], mask.shape)
-        return ts[mask], vs[mask], owners[mask]
 
     def _merge_ooo(
         self, data: SeriesData, refs: np.ndarray, with_ooo: np.ndarray, mint: int, maxt: int
@@ -435,39 +579,20 @@ class Head:
         """
         with self.lock:
             self.min_valid_time = max(self.min_valid_time, cut)
-            n = self._next_slot
-            active = np.flatnonzero(self.c_ref[:n] >= 0)
-            lens = self.c_len[active]
-            first = self.c_t[active, 0]
-            last = self.c_t[active, np.maximum(lens - 1, 0)]
-            drop = active[(lens == 0) | (last < cut)]
-            part = active[(lens > 0) & (first < cut) & (last >= cut)]
+            ids = np.flatnonzero(self.c_live[: self._piece_ids.next])
+            lo, hi = self._piece_bounds(ids)
+            drop = hi < cut
+            part = ids[~drop & (lo < cut)]
             if len(part):
-                cols = np.arange(CHUNK_SAMPLES)[None, :]
-                k = ((self.c_t[part] < cut) & (cols < self.c_len[part][:, None])).sum(axis=1)
-                src = np.minimum(cols + k[:, None], CHUNK_SAMPLES - 1)
-                self.c_t[part] = np.take_along_axis(self.c_t[part], src, axis=1)
-                self.c_v[part] = np.take_along_axis(self.c_v[part], src, axis=1)
-                self.c_len[part] -= k
-            live = self.frozen.live_ids()
-            f_drop = live[self.frozen.maxt[live] < cut]
-            f_part = live[(self.frozen.mint[live] < cut) & (self.frozen.maxt[live] >= cut)]
-            self.frozen.trim_before(f_part, cut)
-            if len(drop) or len(f_drop):
-                dropped = set(drop.tolist()) | {-i - 1 for i in f_drop.tolist()}
-                affected = set(self.c_ref[drop].tolist()) | set(self.frozen.ref[f_drop].tolist())
-                for ref in affected:
-                    kept = [e for e in self._chunks[ref] if e not in dropped]
-                    self._chunks[ref] = kept
-                    if not kept:
-                        self.s_slot[ref] = -1
-                self._closed = [s for s in self._closed if s not in dropped]
-                self.c_ref[drop] = -1
-                self.c_len[drop] = 0
-                self._free.extend(drop.tolist())
-                self.frozen.drop(f_drop)
-                self.num_chunks -= len(drop) + len(f_drop)
-                self.chunks_removed += len(drop) + len(f_drop)
+                rt, _rv = self._rows(part)
+                cols = np.arange(self.width)[None, :]
+                first = self.c_lo[part].astype(np.int64)
+                valid = (cols >= first[:, None]) & (cols < self.c_n[part][:, None])
+                first += ((rt < cut) & valid).sum(axis=1)
+                self.c_lo[part] = first
+                self.c_mint[part] = rt[np.arange(len(part)), first]
+            if drop.any():
+                self._drop_pieces(ids[drop])
             if self.o_n:
                 keep = self.o_t[: self.o_n] >= cut
                 if ooo_upto is not None:
@@ -483,20 +608,41 @@ class Head:
             self._recompute_min_time()
             return removed
 
+    def _drop_pieces(self, dead: np.ndarray) -> None:
+        """Release pieces that are the oldest of their series (whole chain suffixes)."""
+        refs = self.c_ref[dead].astype(np.int64)
+        was_open = self.s_head[refs] == dead
+        chunks = int(np.count_nonzero(was_open | (self.c_k[dead] == PIECES_PER_CHUNK - 1)))
+        self.c_live[dead] = False
+        survivors = np.flatnonzero(self.c_live[: self._piece_ids.next])
+        prev = self.c_prev[survivors].astype(np.int64)
+        linked = prev >= 0
+        broken = np.zeros(len(survivors), dtype=bool)
+        broken[linked] = ~self.c_live[prev[linked]]
+        self.c_prev[survivors[broken]] = -1
+        self.s_head[refs[was_open]] = -1
+        loc = self.c_loc[dead].astype(np.int64)
+        self._slot_ids.give(loc[loc >= 0])
+        self.frozen.drop(-loc[loc < 0] - 1)
+        if self._pending:
+            pending = np.concatenate(self._pending)
+            pending = pending[self.c_live[pending]]
+            self._pending = [pending] if len(pending) else []
+            self._npending = len(pending)
+        self._piece_ids.give(dead)
+        self.num_chunks -= chunks
+        self.chunks_removed += chunks
+
     def _recompute_min_time(self) -> None:
-        active = np.flatnonzero(self.c_ref[: self._next_slot] >= 0)
-        active = active[self.c_len[active] > 0]
-        mins = [int(self.c_t[active, 0].min())] if len(active) else []
-        live = self.frozen.live_ids()
-        if len(live):
-            mins.append(int(self.frozen.mint[live].min()))
+        live = np.flatnonzero(self.c_live[: self._piece_ids.next])
+        mins = [int(self.c_mint[live].min())] if len(live) else []
         if self.o_n:
             mins.append(int(self.o_t[: self.o_n].min()))
         self.min_time = min(mins) if mins else INT64_MAX
 
     def _gc(self) -> int:
         alive = self.alive_refs()
-        empty = alive[(self.s_slot[alive] < 0) & (self.s_ooo[alive] == 0)]
+        empty = alive[(self.s_head[alive] < 0) & (self.s_ooo[alive] == 0)]
         if self.protected:
             guard = np.fromiter(set().union(*self.protected), dtype=np.int64)
             empty = np.setdiff1d(empty, guard)
@@ -512,38 +658,19 @@ class Head:
         self.s_alive[empty] = False
         self.s_logged[empty] = False
         self.s_maxt[empty] = INT64_MIN
-        for (name, value), refs in by_pair.items():
+        for pair, refs in by_pair.items():
+            name, value = pair
             values = self.index[name]
             plist = values[value]
             plist.remove(np.asarray(refs, dtype=np.int64))
             if len(plist) == 0:
                 del values[value]
+                self.label_pairs.pop(pair, None)
                 if not values:
                     del self.index[name]
         self.num_series -= len(empty)
         self.series_removed += len(empty)
         return len(empty)
-
-
-def _interleave(
-    t1: np.ndarray, v1: np.ndarray, o1: np.ndarray, t2: np.ndarray, v2: np.ndarray, o2: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merge two owner-grouped sample runs, per owner all of run 1 (older) before run 2."""
-    c1 = np.bincount(o1, minlength=n)
-    c2 = np.bincount(o2, minlength=n)
-    start = np.cumsum(c1 + c2) - (c1 + c2)
-    first1 = np.cumsum(c1) - c1
-    first2 = np.cumsum(c2) - c2
-    dest1 = start[o1] + np.arange(len(o1)) - first1[o1]
-    dest2 = start[o2] + c1[o2] + np.arange(len(o2)) - first2[o2]
-    total = len(o1) + len(o2)
-    t = np.empty(total, dtype=np.int64)
-    v = np.empty(total, dtype=np.float64)
-    o = np.empty(total, dtype=np.int64)
-    t[dest1], t[dest2] = t1, t2
-    v[dest1], v[dest2] = v1, v2
-    o[dest1], o[dest2] = o1, o2
-    return t, v, o
 
 
 def concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:

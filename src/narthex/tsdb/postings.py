@@ -33,6 +33,16 @@ class PostingList:
         self._buf[self._n] = ref
         self._n += 1
 
+    def extend(self, refs: np.ndarray) -> None:
+        """Add distinct new ids (kept sorted even if they are not all larger than the last)."""
+        end = self._n + len(refs)
+        if end > len(self._buf):
+            self._buf = np.concatenate([self._buf[: self._n], np.empty(end - self._n + 4, dtype=np.int64)])
+        self._buf[self._n : end] = refs
+        if (self._n and len(refs) and refs.min() < self._buf[self._n - 1]) or bool(np.any(np.diff(refs) < 0)):
+            self._buf[:end].sort()
+        self._n = end
+
     def remove(self, refs: np.ndarray) -> None:
         kept = np.setdiff1d(self.array(), refs, assume_unique=True)
         self._buf = np.concatenate([kept, np.empty(4, dtype=np.int64)])

@@ -79,10 +79,8 @@ class ReadOnlyDB:
         for body in self._frames(wal):
             kind = records.record_type(body)
             if kind == records.REC_SERIES:
-                for ref, labels in records.decode_series(body):
-                    got = head.create_with_ref(ref, labels)
-                    if got != ref:
-                        remap[ref] = got
+                for ref, got in head.create_logged(records.decode_series_columns(body, head.label_pairs)):
+                    remap[ref] = got
                 continue
             if kind not in (records.REC_SAMPLES, records.REC_OOO_SAMPLES):
                 continue

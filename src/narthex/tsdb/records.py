@@ -1,12 +1,15 @@
 """WAL record payloads: series definitions and sample batches (one type byte + body).
 
 Sample batches are stored as three raw little-endian numpy arrays (refs int64, timestamps int64,
-value bits float64), never as per-sample objects, zstd-compressed (level 1) as one frame: the
-type byte then has :data:`COMPRESSED` set. Type bytes leave room for other sample kinds.
+value bits float64), never as per-sample objects, zstd-compressed (level -1, a fast level) as one
+frame: the type byte then has :data:`COMPRESSED` set. Series records are columnar and compressed
+the same way; the uncompressed per-pair series layout of earlier versions is still read. Type
+bytes leave room for other sample kinds.
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 from dataclasses import dataclass
@@ -22,14 +25,14 @@ REC_OOO_SAMPLES = 3
 # 4.. reserved for native histogram samples.
 COMPRESSED = 0x80
 KNOWN_TYPES = frozenset({REC_SERIES, REC_SAMPLES, REC_OOO_SAMPLES, REC_SAMPLES | COMPRESSED})
-KNOWN_TYPES = KNOWN_TYPES | {REC_OOO_SAMPLES | COMPRESSED}
+KNOWN_TYPES = KNOWN_TYPES | {REC_OOO_SAMPLES | COMPRESSED, REC_SERIES | COMPRESSED}
 _local = threading.local()
 
 
 def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
     pair = getattr(_local, "zstd", None)
     if pair is None:
-        pair = (zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor())
+        pair = (zstandard.ZstdCompressor(level=-1), zstandard.ZstdDecompressor())
         _local.zstd = pair
     return pair
 
@@ -37,6 +40,7 @@ def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
 _U32 = struct.Struct("<I")
 _SERIES_HEAD = struct.Struct("<qH")
 _STR_LEN = struct.Struct("<I")
+_HEADER = struct.Struct("<III")
 
 
 @dataclass(slots=True)
@@ -49,19 +53,42 @@ class SampleBatch:
 
 
 def encode_series(entries: list[tuple[int, Labels]]) -> bytes:
-    """A series record: ``count u32`` then per series ``ref i64, pairs u16, (len u32 + utf-8)*``."""
-    parts = [bytes([REC_SERIES]), _U32.pack(len(entries))]
-    for ref, labels in entries:
-        parts.append(_SERIES_HEAD.pack(ref, len(labels)))
-        for name, value in labels:
-            for text in (name, value):
-                raw = text.encode("utf-8")
-                parts.append(_STR_LEN.pack(len(raw)))
-                parts.append(raw)
-    return b"".join(parts)
+    """A compressed series record (columnar, with a record-local symbol table).
+
+    Body after the type byte, one zstd frame: ``count u32, nsym u32, npairs_total u32``, then
+    ``refs i64[count]``, ``npairs u16[count]``, ``pairs u32[2 * npairs_total]`` (name and value
+    symbol ids), ``symlen u32[nsym]`` and the UTF-8 symbols back to back. Python work is a
+    C-level dict lookup per label pair; everything else is array operations.
+    """
+    all_pairs = list(itertools.chain.from_iterable(labels for _ref, labels in entries))
+    pair_id = {pair: i for i, pair in enumerate(dict.fromkeys(all_pairs))}
+    ids: dict[str, int] = {}
+    pair_syms = np.array(
+        [(ids.setdefault(name, len(ids)), ids.setdefault(value, len(ids))) for name, value in pair_id],
+        dtype="<u4",
+    ).reshape(-1, 2)
+    flat = pair_syms[np.fromiter(map(pair_id.__getitem__, all_pairs), dtype=np.int64, count=len(all_pairs))]
+    symbols = [text.encode("utf-8") for text in ids]
+    refs = np.fromiter((ref for ref, _labels in entries), dtype="<i8", count=len(entries))
+    npairs = np.fromiter(map(len, (labels for _ref, labels in entries)), dtype="<u2", count=len(entries))
+    raw = b"".join(
+        (
+            _HEADER.pack(len(entries), len(symbols), len(all_pairs)),
+            refs.tobytes(),
+            npairs.tobytes(),
+            flat.tobytes(),
+            np.fromiter(map(len, symbols), dtype="<u4", count=len(symbols)).tobytes(),
+            *symbols,
+        )
+    )
+    return bytes([REC_SERIES | COMPRESSED]) + _zstd()[0].compress(raw)
 
 
 def decode_series(body: memoryview | bytes) -> list[tuple[int, Labels]]:
+    """Series of a record: the compressed columnar layout or the original per-pair one."""
+    if body[0] & COMPRESSED:
+        cols = decode_series_columns(body)
+        return list(zip(cols.refs, cols.labels, strict=True))
     buf = bytes(body)
     (count,) = _U32.unpack_from(buf, 1)
     pos = 5
@@ -82,6 +109,64 @@ def decode_series(body: memoryview | bytes) -> list[tuple[int, Labels]]:
     if pos != len(buf):
         raise ValueError("trailing bytes in series record")
     return out
+
+
+@dataclass(slots=True)
+class SeriesColumns:
+    """Series of a record: ``labels[i]`` is made of ``pairs[pair_idx[offsets[i]:offsets[i + 1]]]``."""
+
+    refs: list[int]
+    labels: list[Labels]
+    pairs: list[tuple[str, str]]
+    pair_idx: np.ndarray
+    offsets: np.ndarray
+
+
+def decode_series_columns(
+    body: memoryview | bytes, intern: dict[tuple[str, str], tuple[str, str]] | None = None
+) -> SeriesColumns:
+    """Decode a series record; label pairs are looked up in (and added to) ``intern`` once each."""
+    intern = {} if intern is None else intern
+    if not body[0] & COMPRESSED:
+        entries = decode_series(body)
+        keys = [pair for _ref, labels in entries for pair in labels]
+        ids = {pair: i for i, pair in enumerate(dict.fromkeys(keys))}
+        pairs = [intern.setdefault(pair, pair) for pair in ids]
+        pair_idx = np.fromiter(map(ids.__getitem__, keys), dtype=np.int64, count=len(keys))
+        counts = np.fromiter((len(labels) for _ref, labels in entries), dtype=np.int64, count=len(entries))
+        offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        by_pos = [pairs[i] for i in pair_idx.tolist()]
+        bounds = offsets.tolist()
+        labels = [tuple(by_pos[bounds[i] : bounds[i + 1]]) for i in range(len(entries))]
+        return SeriesColumns([ref for ref, _labels in entries], labels, pairs, pair_idx, offsets)
+    raw = _zstd()[1].decompress(body[1:])
+    count, nsym, total = _HEADER.unpack_from(raw, 0)
+    pos = _HEADER.size
+    refs = np.frombuffer(raw, dtype="<i8", count=count, offset=pos).tolist()
+    pos += 8 * count
+    npairs = np.frombuffer(raw, dtype="<u2", count=count, offset=pos)
+    pos += 2 * count
+    flat = np.frombuffer(raw, dtype="<u4", count=2 * total, offset=pos).astype(np.int64)
+    pos += 8 * total
+    lens = np.frombuffer(raw, dtype="<u4", count=nsym, offset=pos).astype(np.int64)
+    pos += 4 * nsym
+    ends = (pos + np.cumsum(lens)).tolist()
+    if int(npairs.sum(dtype=np.int64)) != total or (ends[-1] if ends else pos) != len(raw):
+        raise ValueError("series record has the wrong length")
+    if total and int(flat.max()) >= nsym:
+        raise ValueError("series record refers to an unknown symbol")
+    starts = [pos, *ends[:-1]][:nsym]
+    symbols = [raw[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)]
+    width = max(nsym, 1)
+    uniq, pair_idx = np.unique(flat[0::2] * width + flat[1::2], return_inverse=True)
+    pairs = [
+        intern.setdefault(p, p) for p in ((symbols[k // width], symbols[k % width]) for k in uniq.tolist())
+    ]
+    by_pos = [pairs[i] for i in pair_idx.tolist()]
+    offsets = np.r_[0, np.cumsum(npairs, dtype=np.int64)].astype(np.int64)
+    bounds = offsets.tolist()
+    labels = [tuple(by_pos[bounds[i] : bounds[i + 1]]) for i in range(count)]
+    return SeriesColumns(refs, labels, pairs, pair_idx.astype(np.int64), offsets)
 
 
 def record_type(body: memoryview | bytes) -> int:
