@@ -66,7 +66,7 @@ def test_vectorised_floats_equal_scalar_formatting() -> None:
             np.array([struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]]),
         ]
     )
-    assert format_floats(values).tolist() == [format_float(float(v)) for v in values]
+    assert format_floats(values) == [format_float(float(v)) for v in values]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_vectorised_floats_equal_scalar_formatting() -> None:
 )
 def test_timestamps_are_seconds_with_millisecond_fraction(ms: int, text: str) -> None:
     assert format_timestamp(ms) == text
-    assert format_timestamps(np.array([ms])).tolist() == [text]
+    assert format_timestamps(np.array([ms])) == [text]
 
 
 def test_scalar_uses_f_format_and_go_float_time() -> None:

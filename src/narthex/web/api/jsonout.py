@@ -2,7 +2,8 @@
 
 Sample values are JSON strings in Go's ``strconv.FormatFloat`` shortest form ('f', switching to 'e'
 outside [1e-6, 1e21)); timestamps are unix seconds written from int64 milliseconds (``1435781451.050``).
-Matrices are formatted column-wise with numpy string ufuncs, so the per-sample work stays in C.
+Matrices are formatted column-wise: orjson writes the shortest digits of every value in C, and each
+distinct timestamp is formatted once.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import codecs
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import orjson
 
 from narthex.model.labels import Labels
 
-_SD = np.dtypes.StringDType()
 _REPLACE = "narthex-json-fffd"
 
 
@@ -121,83 +122,52 @@ def go_float_json(value: float) -> str:
 # Columns.
 
 
-_FRACTIONS = np.array(["", *(f".{i:03d}" for i in range(1, 1000))], dtype=_SD)
-_DEDUP_MIN = 64
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
-def _dedup(column: np.ndarray, fmt: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Format each distinct value once (compared bitwise) and spread the strings back."""
-    if len(column) >= _DEDUP_MIN:
-        keys = column.view(np.int64)
-        unique, inverse = np.unique(keys, return_inverse=True)
-        if len(unique) < len(column):
-            return fmt(unique.view(column.dtype))[inverse]
-    return fmt(column)
+def _orjson_texts(column: np.ndarray) -> list[str]:
+    """Each element as orjson writes it: the shortest round-trip digits, as repr() but in C."""
+    return orjson.dumps(column, option=_NUMPY).decode()[1:-1].split(",")
 
 
-def _timestamps(ms: np.ndarray) -> np.ndarray:
-    magnitude = np.abs(ms)
-    out = np.strings.add((magnitude // 1000).astype(_SD), _FRACTIONS[magnitude % 1000])
-    neg = ms < 0
-    if neg.any():
-        out = np.where(neg, np.strings.add("-", out), out)
-    return np.asarray(out, dtype=_SD)
+def format_floats(values: np.ndarray) -> list[str]:
+    """:func:`format_float` over a float64 array, with the per-value work in C.
 
-
-def format_timestamps(ms: np.ndarray) -> np.ndarray:
-    """:func:`format_timestamp` over an int64 array; returns a StringDType array."""
-    ms = np.ascontiguousarray(ms, dtype=np.int64)
-    if len(ms) and ms[0] == ms[-1] and (ms == ms[0]).all():  # a vector: every sample at one time
-        return np.full(len(ms), format_timestamp(int(ms[0])), dtype=_SD)
-    return _dedup(ms, _timestamps)
-
-
-def _floats(values: np.ndarray) -> np.ndarray:
-    out = np.empty(len(values), dtype=_SD)
+    Integral values (below 1e15) print as integers; other plain values take orjson's shortest digits;
+    the few where Go's form differs (exponents, non-finite, signed zero, tiny values) go through
+    :func:`format_float` one by one.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
     with np.errstate(invalid="ignore"):
-        integral = (values == np.trunc(values)) & (np.abs(values) < 1e15)
-    integral &= ~((values == 0) & np.signbit(values))
-    out[integral] = values[integral].astype(np.int64).astype(_SD)
-    rest = np.flatnonzero(~integral)
-    if len(rest):
-        picked = values[rest]
-        out[rest] = np.array(list(map(float.__repr__, picked.tolist())), dtype=_SD)
-        magnitude = np.abs(picked)
-        odd = (
-            ~np.isfinite(picked)
-            | (picked == 0)
-            | ((magnitude >= 1e-6) & (magnitude < 1e-4))
-            | (magnitude >= 1e15)
-        )
-        for i in np.flatnonzero(odd).tolist():
-            out[rest[i]] = format_float(float(picked[i]))
-    return out
+        magnitude = np.abs(values)
+        integral = (values == np.trunc(values)) & (magnitude < 1e15) & ~((values == 0) & np.signbit(values))
+        odd = ~integral & (~np.isfinite(values) | (magnitude < 1e-4) | (magnitude >= 1e15))
+    plain = ~(integral | odd)
+    if integral.any():
+        out[integral] = _orjson_texts(values[integral].astype(np.int64))
+    if plain.any():
+        texts = _orjson_texts(values[plain])
+        out[plain] = texts
+        if any("e" in t for t in texts):  # not expected in [1e-4, 1e15); kept exact regardless
+            odd |= plain & np.array(["e" in t for t in out.tolist()], dtype=bool)
+    for i in np.flatnonzero(odd).tolist():
+        out[i] = format_float(float(values[i]))
+    return out.tolist()
 
 
-def format_floats(values: np.ndarray) -> np.ndarray:
-    """:func:`format_float` over a float64 array; returns a StringDType array."""
-    return _dedup(np.ascontiguousarray(values, dtype=np.float64), _floats)
-
-
-_SMALL = 32
+def format_timestamps(ms: np.ndarray) -> list[str]:
+    """:func:`format_timestamp` over an int64 array (each distinct time formatted once)."""
+    distinct, where = np.unique(np.asarray(ms, dtype=np.int64), return_inverse=True)
+    texts = np.array([format_timestamp(t) for t in distinct.tolist()], dtype=object)
+    return texts[where].tolist()
 
 
 def format_points(ms: np.ndarray, values: np.ndarray) -> list[str]:
     """``[ts,"v"]`` for every point of the two parallel arrays."""
     if len(ms) == 0:
         return []
-    if len(ms) <= _SMALL:  # numpy's string ufuncs cost more than a loop for a few points
-        return [
-            f'[{format_timestamp(t)},"{format_float(v)}"]'
-            for t, v in zip(
-                np.asarray(ms, dtype=np.int64).tolist(),
-                np.asarray(values, dtype=np.float64).tolist(),
-                strict=True,
-            )
-        ]
-    points = np.strings.add(np.strings.add("[", format_timestamps(ms)), ',"')
-    points = np.strings.add(np.strings.add(points, format_floats(values)), '"]')
-    return points.tolist()
+    return [f'[{t},"{v}"]' for t, v in zip(format_timestamps(ms), format_floats(values), strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
