@@ -14,6 +14,9 @@ the magic again. Sections:
   ``chunk_count``, ``chunk_crc``: chunk metadata, grouped by series in time order;
 * ``postings_keys`` ([k, 2] int32 (name id, value id), sorted) / ``postings_off`` /
   ``postings_data`` (sorted series numbers): the inverted index.
+
+An optional ``tombstones`` file (see :mod:`tombstones`) lists deleted intervals by series number;
+they are masked out on read and dropped when the block is rewritten.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from narthex.model.labels import Labels
 from narthex.tsdb.chunks import ChunkCodec, split_runs
 from narthex.tsdb.head import SeriesData
 from narthex.tsdb.postings import EMPTY
+from narthex.tsdb.tombstones import Tombstones, read_file, write_file
 
 INDEX_MAGIC = b"NRTXIDX1"
 CHUNKS_MAGIC = b"NRTXCHK1"
@@ -51,6 +55,7 @@ class BlockMeta:
     num_samples: int = 0
     num_series: int = 0
     num_chunks: int = 0
+    num_tombstones: int = 0
     level: int = 1
     sources: list[str] = field(default_factory=list)
     parents: list[dict] = field(default_factory=list)
@@ -59,15 +64,14 @@ class BlockMeta:
         compaction: dict = {"level": self.level, "sources": self.sources}
         if self.parents:
             compaction["parents"] = self.parents
+        stats = {"numSamples": self.num_samples, "numSeries": self.num_series, "numChunks": self.num_chunks}
+        if self.num_tombstones:
+            stats["numTombstones"] = self.num_tombstones
         return {
             "ulid": self.ulid,
             "minTime": self.min_time,
             "maxTime": self.max_time,
-            "stats": {
-                "numSamples": self.num_samples,
-                "numSeries": self.num_series,
-                "numChunks": self.num_chunks,
-            },
+            "stats": stats,
             "compaction": compaction,
             "version": META_VERSION,
         }
@@ -83,6 +87,7 @@ class BlockMeta:
             num_samples=int(stats.get("numSamples", 0)),
             num_series=int(stats.get("numSeries", 0)),
             num_chunks=int(stats.get("numChunks", 0)),
+            num_tombstones=int(stats.get("numTombstones", 0)),
             level=int(comp.get("level", 1)),
             sources=list(comp.get("sources", [doc["ulid"]])),
             parents=list(comp.get("parents", [])),
@@ -287,6 +292,35 @@ class Block:
             os.path.getsize(os.path.join(r, name)) for r, _d, files in os.walk(path) for name in files
         )
         self.num_series = len(ix["series_pair_off"]) - 1
+        self.tombstones: Tombstones = read_file(path)
+        self.meta.num_tombstones = self.tombstones.num_intervals()
+
+    def add_tombstones(self, ids: np.ndarray, mint: int, maxt: int) -> None:
+        """Persist ``[mint, maxt]`` as deleted for the given series, then publish it to readers.
+
+        ``meta.json`` gets the new ``stats.numTombstones`` (the number of intervals), as upstream.
+        """
+        stones = self.tombstones.with_added(ids, mint, maxt)
+        write_file(self.path, stones)
+        self.tombstones = stones
+        self.meta.num_tombstones = stones.num_intervals()
+        tmp = self.path / "meta.json.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.meta.to_json(), f, indent="\t")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path / "meta.json")
+
+    def series_bounds(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and last sample time of the given series (``(0, -1)`` for a series without chunks)."""
+        coff = self._ix["series_chunk_off"]
+        first, last = coff[ids], coff[ids + 1] - 1
+        has = last >= first
+        mint = np.zeros(len(ids), dtype=np.int64)
+        maxt = np.full(len(ids), -1, dtype=np.int64)
+        mint[has] = self._ix["chunk_mint"][first[has]]
+        maxt[has] = self._ix["chunk_maxt"][last[has]]
+        return mint, maxt
 
     # IndexReader ------------------------------------------------------------------------------
 
@@ -332,8 +366,14 @@ class Block:
         rows = first + np.arange(int(counts.sum()))
         return self._ix["series_pairs"][rows]
 
-    def read(self, ids: np.ndarray, mint: int, maxt: int, codec: ChunkCodec) -> SeriesData:
-        """Samples in ``[mint, maxt]`` of the given series; only overlapping chunks are decoded."""
+    def read(
+        self, ids: np.ndarray, mint: int, maxt: int, codec: ChunkCodec, deleted: bool = False
+    ) -> SeriesData:
+        """Samples in ``[mint, maxt]`` of the given series; only overlapping chunks are decoded.
+
+        Samples covered by tombstones are left out unless ``deleted`` is true.
+        """
+        stones = self.tombstones
         ix = self._ix
         coff = ix["series_chunk_off"]
         counts = coff[ids + 1] - coff[ids]
@@ -360,7 +400,8 @@ class Block:
         offsets = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum(np.bincount(sample_owner, minlength=len(ids)), out=offsets[1:])
         del view
-        return SeriesData(self.series_labels(ids), t, v, offsets)
+        data = SeriesData(self.series_labels(ids), t, v, offsets)
+        return data.without_deleted(ids, stones) if stones and not deleted else data
 
     def close(self) -> None:
         # A reader may still hold a view; the mapping then goes away with it.

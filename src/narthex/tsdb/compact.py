@@ -50,21 +50,39 @@ def plan(metas: list[BlockMeta], ranges: list[int]) -> list[BlockMeta]:
     """Blocks to compact next into one, or ``[]``.
 
     Overlapping blocks first; otherwise, ignoring the newest block, the first aligned group at
-    the next level up that spans its whole range or lies before the newest remaining block.
+    the next level up that spans its whole range or lies before the newest remaining block;
+    otherwise a block with many tombstones, rewritten alone.
     """
     metas = sorted(metas, key=lambda m: m.min_time)
     over = _overlapping(metas)
     if over:
         return over
     metas = metas[:-1]
-    if len(ranges) < 2 or not metas:
+    if not metas:
         return []
-    high = metas[-1].min_time
-    for width in ranges[1:]:
-        for group in _split_by_range(metas, width):
-            mint, maxt = group[0].min_time, group[-1].max_time
-            if (maxt - mint == width or maxt <= high) and len(group) > 1:
-                return group
+    if len(ranges) >= 2:
+        high = metas[-1].min_time
+        for width in ranges[1:]:
+            for group in _split_by_range(metas, width):
+                mint, maxt = group[0].min_time, group[-1].max_time
+                if (maxt - mint == width or maxt <= high) and len(group) > 1:
+                    return group
+    return _with_tombstones(metas, ranges)
+
+
+def _with_tombstones(metas: list[BlockMeta], ranges: list[int]) -> list[BlockMeta]:
+    """A block worth rewriting alone for its tombstones, newest first, as upstream.
+
+    Blocks at least ``ranges[len // 2]`` wide qualify with tombstones for more than 5% of their
+    series; smaller ones only when there are at least as many tombstones as series.
+    """
+    for m in reversed(metas):
+        if not ranges or m.max_time - m.min_time < ranges[len(ranges) // 2]:
+            if m.num_tombstones and m.num_tombstones >= m.num_series:
+                return [m]
+            break
+        if m.num_tombstones / (m.num_series + 1) > 0.05:
+            return [m]
     return []
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from prometheus_client import REGISTRY
 from prometheus_client.registry import CollectorRegistry
 
+from narthex.model.matcher import Matcher
 from narthex.tsdb import records
 from narthex.tsdb.appender import Appender
 from narthex.tsdb.block import Block, BlockMeta, write_block
@@ -26,7 +27,8 @@ from narthex.tsdb.errors import KINDS, CommitResult, LockError
 from narthex.tsdb.head import CODE_ERRORS, INT64_MAX, INT64_MIN, OK, OK_OOO, Head, SeriesData
 from narthex.tsdb.metrics import TSDBCollector, register
 from narthex.tsdb.options import TSDBOptions
-from narthex.tsdb.querier import Querier
+from narthex.tsdb.postings import select_postings
+from narthex.tsdb.querier import HeadIndex, Querier
 from narthex.tsdb.stats import head_stats, tsdb_status
 from narthex.tsdb.ulid import is_ulid, new_ulid
 from narthex.tsdb.wal import WAL
@@ -69,6 +71,14 @@ def _remove_dir(path: Path) -> None:
     except OSError:
         doomed = path
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _remap(refs: np.ndarray, remap_from: list[int], remap_to: list[int]) -> np.ndarray:
+    """Logged refs translated to the refs replay gave their series."""
+    if not remap_from:
+        return refs
+    lookup = dict(zip(remap_from, remap_to, strict=True))
+    return np.fromiter((lookup.get(r, r) for r in refs.tolist()), dtype=np.int64, count=len(refs))
 
 
 def _sorted_by_labels(data: SeriesData) -> SeriesData:
@@ -177,6 +187,13 @@ class DB:
                     remap_from.append(ref)
                     remap_to.append(got)
                 continue
+            if kind == records.REC_TOMBSTONES:
+                stones = records.decode_tombstones(body)
+                refs = _remap(stones.refs, remap_from, remap_to)
+                known = (refs >= 0) & (refs < head.num_refs)
+                known[known] = head.s_alive[refs[known]]
+                head.add_tombstones(refs[known], stones.mint[known], stones.maxt[known])
+                continue
             batch = records.decode_samples(body)
             refs = batch.refs
             if remap_from:
@@ -283,6 +300,53 @@ class DB:
     def blocks_size(self) -> int:
         return sum(b.size_bytes for b in self.blocks)
 
+    # -- deletion --------------------------------------------------------------------------------
+
+    def delete(self, mint: int, maxt: int, matchers: list[Matcher]) -> None:
+        """Mark the samples in ``[mint, maxt]`` of the series matching ``matchers`` deleted.
+
+        Blocks overlapping the range get tombstones (their ``tombstones`` file is rewritten
+        atomically); the head's are logged to the WAL before they take effect. Queries never
+        return deleted samples; compaction and :meth:`clean_tombstones` drop them from disk.
+        """
+        with self._compact_mutex:
+            for block in self.blocks:
+                if block.meta.min_time > maxt or block.meta.max_time <= mint:
+                    continue
+                ids = select_postings(block, matchers)
+                if len(ids):
+                    lo = max(mint, block.meta.min_time)
+                    block.add_tombstones(ids, lo, min(maxt, block.meta.max_time - 1))
+            head = self.head
+            with head.lock:
+                ids = select_postings(HeadIndex(head), matchers)
+                refs, lo_arr, hi_arr = head.deletion_stones(ids, mint, maxt)
+                if len(refs):
+                    self.wal.log([records.encode_tombstones(refs, lo_arr, hi_arr)])
+                    head.add_tombstones(refs, lo_arr, hi_arr)
+
+    def clean_tombstones(self) -> None:
+        """Rewrite every block that has tombstones without the deleted samples (as upstream).
+
+        The new block keeps the time range, level and sources and names the old block as parent,
+        so a crash between publishing it and removing the old one is resolved on open.
+        """
+        with self._compact_mutex:
+            for block in list(self.blocks):
+                if not block.tombstones:
+                    continue
+                m = block.meta
+                meta = BlockMeta(
+                    ulid=new_ulid(),
+                    min_time=m.min_time,
+                    max_time=m.max_time,
+                    level=m.level,
+                    sources=list(m.sources),
+                    parents=[{"ulid": m.ulid, "minTime": m.min_time, "maxTime": m.max_time}],
+                )
+                self._replace_blocks([block], meta)
+                _log.info("clean tombstones", block=m.ulid, replacement=meta.ulid)
+
     # -- compaction ------------------------------------------------------------------------------
 
     def _head_compactable(self) -> bool:
@@ -353,9 +417,10 @@ class DB:
             closed = self.wal.roll()
             refs = head.alive_refs()
             series = [(r, head.labels_of(r)) for r in refs.tolist()]
-            data = head.read(refs, INT64_MIN, INT64_MAX, include_ooo=False)
+            data = head.read(refs, INT64_MIN, INT64_MAX, include_ooo=False, deleted=True)
             n = head.o_n
             ooo = (head.o_ref[:n].copy(), head.o_t[:n].copy(), head.o_v[:n].copy())
+            stones = head.tombstones.filtered(refs).arrays()
 
         def bodies() -> Iterator[bytes]:
             for i in range(0, len(series), _SERIES_PER_RECORD):
@@ -366,6 +431,8 @@ class DB:
                 yield records.encode_samples(owners[i:j], data.t[i:j], data.v[i:j])
             if n:
                 yield records.encode_samples(*ooo, records.REC_OOO_SAMPLES)
+            if len(stones[0]):
+                yield records.encode_tombstones(*stones)
 
         self.wal.checkpoint(closed, bodies())
 
@@ -373,16 +440,27 @@ class DB:
         by_id = {b.meta.ulid: b for b in self.blocks}
         sources = [by_id[m.ulid] for m in group]
         meta = compacted_meta(group)
+        self._replace_blocks(sources, meta)
+        self.counters["compactions"] += 1
+        _log.info("compact blocks", ulid=meta.ulid, level=meta.level, sources=[m.ulid for m in group])
+
+    def _replace_blocks(self, sources: list[Block], meta: BlockMeta) -> None:
+        """Write ``sources`` (without deleted samples) as one block, publish it, remove the sources.
+
+        A result without samples is not kept (the sources are just removed), as upstream.
+        """
         path = write_compacted(self.dir, sources, meta, self._codec)
-        block = Block(path)
-        gone = {m.ulid for m in group}
+        new = [Block(path)]
+        if new[0].meta.num_samples == 0:
+            new[0].close()
+            _remove_dir(path)
+            new = []
+        gone = {b.meta.ulid for b in sources}
         self.blocks = sorted(
-            [b for b in self.blocks if b.meta.ulid not in gone] + [block], key=lambda b: b.meta.min_time
+            [b for b in self.blocks if b.meta.ulid not in gone] + new, key=lambda b: b.meta.min_time
         )
         for old in sources:
             _remove_dir(old.path)
-        self.counters["compactions"] += 1
-        _log.info("compact blocks", ulid=meta.ulid, level=meta.level, sources=[m.ulid for m in group])
 
     def _apply_retention(self) -> None:
         newest_first = sorted(self.blocks, key=lambda b: b.meta.max_time, reverse=True)

@@ -31,6 +31,7 @@ from narthex.tsdb.errors import (
 from narthex.tsdb.frozen import FrozenChunks, IdPool, grow
 from narthex.tsdb.postings import PostingList
 from narthex.tsdb.records import SeriesColumns
+from narthex.tsdb.tombstones import Tombstones
 
 CHUNK_SAMPLES = 120
 PIECE_SAMPLES = 30  # samples per head piece (slot width); divides CHUNK_SAMPLES
@@ -84,6 +85,16 @@ class SeriesData:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def without_deleted(self, ids: np.ndarray, stones: Tombstones) -> SeriesData:
+        """This data with the samples covered by ``stones`` removed (series ``i`` has id ``ids[i]``)."""
+        keep = stones.keep_mask(ids, self.t, self.offsets)
+        if keep is None:
+            return self
+        owner = np.repeat(np.arange(len(self.labels)), np.diff(self.offsets))[keep]
+        offsets = np.zeros(len(self.labels) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=len(self.labels)), out=offsets[1:])
+        return SeriesData(self.labels, self.t[keep], self.v[keep], offsets)
 
 
 class Head:
@@ -140,6 +151,7 @@ class Head:
         self.chunks_created = 0
         self.chunks_removed = 0
         self.protected: list[set[int]] = []
+        self.tombstones = Tombstones()  # deleted intervals by ref; replaced, never mutated
         self._mark = np.zeros(cap, dtype=np.int64)  # scratch of _rounds
 
     # -- series registry -------------------------------------------------------------------------
@@ -516,8 +528,13 @@ class Head:
         order = np.lexsort((d, owner))
         return pieces[order], owner[order]
 
-    def read(self, refs: np.ndarray, mint: int, maxt: int, include_ooo: bool = True) -> SeriesData:
-        """Samples in ``[mint, maxt]`` of the given series (copies), in the given order."""
+    def read(
+        self, refs: np.ndarray, mint: int, maxt: int, include_ooo: bool = True, deleted: bool = False
+    ) -> SeriesData:
+        """Samples in ``[mint, maxt]`` of the given series (copies), in the given order.
+
+        Samples covered by tombstones are left out unless ``deleted`` is true.
+        """
         refs = np.asarray(refs, dtype=np.int64)
         pieces, owner = self._pieces_of(refs, mint, maxt)
         rt, rv = self._rows(pieces)
@@ -534,7 +551,31 @@ class Head:
             with_ooo = refs[self.s_ooo[refs] > 0]
             if len(with_ooo):
                 data = self._merge_ooo(data, refs, with_ooo, mint, maxt)
+        if not deleted and self.tombstones:
+            data = data.without_deleted(refs, self.tombstones)
         return data
+
+    # -- deletion --------------------------------------------------------------------------------
+
+    def deletion_stones(self, refs: np.ndarray, mint: int, maxt: int) -> tuple[np.ndarray, ...]:
+        """Tombstones deleting ``[mint, maxt]`` of ``refs``, clamped to the data each series has.
+
+        As Prometheus, nothing beyond the head's current range is deleted (samples appended later
+        stay visible). Returns ``(refs, mint, maxt)`` arrays of logged series only.
+        """
+        if self.min_time == INT64_MAX or len(refs) == 0:
+            return EMPTY, EMPTY, EMPTY
+        refs = np.asarray(refs, dtype=np.int64)
+        refs = refs[self.s_logged[refs] & (self.s_maxt[refs] != INT64_MIN)]
+        lo = np.full(len(refs), max(mint, self.min_time), dtype=np.int64)
+        hi = np.minimum(np.int64(min(maxt, self.max_time)), self.s_maxt[refs])
+        ok = lo <= hi
+        return refs[ok], lo[ok], hi[ok]
+
+    def add_tombstones(self, refs: np.ndarray, mint: np.ndarray, maxt: np.ndarray) -> None:
+        """Mark ``[mint[i], maxt[i]]`` of series ``refs[i]`` deleted (applied on every read)."""
+        with self.lock:
+            self.tombstones = self.tombstones.with_added(refs, mint, maxt)
 
     def _merge_ooo(
         self, data: SeriesData, refs: np.ndarray, with_ooo: np.ndarray, mint: int, maxt: int
@@ -606,6 +647,8 @@ class Head:
                 np.add.at(self.s_ooo, self.o_ref[:m], 1)
             removed = self._gc()
             self._recompute_min_time()
+            if self.tombstones:
+                self.tombstones = self.tombstones.filtered(self.alive_refs(), self.min_time)
             return removed
 
     def _drop_pieces(self, dead: np.ndarray) -> None:

@@ -82,6 +82,15 @@ class ReadOnlyDB:
                 for ref, got in head.create_logged(records.decode_series_columns(body, head.label_pairs)):
                     remap[ref] = got
                 continue
+            if kind == records.REC_TOMBSTONES:
+                stones = records.decode_tombstones(body)
+                refs = np.fromiter(
+                    (remap.get(r, r) for r in stones.refs.tolist()), np.int64, len(stones.refs)
+                )
+                known = (refs >= 0) & (refs < head.num_refs)
+                known[known] = head.s_alive[refs[known]]
+                head.add_tombstones(refs[known], stones.mint[known], stones.maxt[known])
+                continue
             if kind not in (records.REC_SAMPLES, records.REC_OOO_SAMPLES):
                 continue
             batch = records.decode_samples(body)

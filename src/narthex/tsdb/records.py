@@ -22,10 +22,12 @@ from narthex.model.labels import Labels
 REC_SERIES = 1
 REC_SAMPLES = 2
 REC_OOO_SAMPLES = 3
-# 4.. reserved for native histogram samples.
+# 4..15 reserved for native histogram samples.
+REC_TOMBSTONES = 16
 COMPRESSED = 0x80
 KNOWN_TYPES = frozenset({REC_SERIES, REC_SAMPLES, REC_OOO_SAMPLES, REC_SAMPLES | COMPRESSED})
 KNOWN_TYPES = KNOWN_TYPES | {REC_OOO_SAMPLES | COMPRESSED, REC_SERIES | COMPRESSED}
+KNOWN_TYPES = KNOWN_TYPES | {REC_TOMBSTONES | COMPRESSED}
 _local = threading.local()
 
 
@@ -41,6 +43,15 @@ _U32 = struct.Struct("<I")
 _SERIES_HEAD = struct.Struct("<qH")
 _STR_LEN = struct.Struct("<I")
 _HEADER = struct.Struct("<III")
+
+
+@dataclass(slots=True)
+class TombstoneBatch:
+    """Deleted intervals of one record: ``[mint[i], maxt[i]]`` of series ``refs[i]``."""
+
+    refs: np.ndarray
+    mint: np.ndarray
+    maxt: np.ndarray
 
 
 @dataclass(slots=True)
@@ -199,3 +210,23 @@ def decode_samples(body: memoryview | bytes) -> SampleBatch:
     t = np.frombuffer(raw, dtype="<i8", count=n, offset=4 + 8 * n).astype(np.int64)
     v = np.frombuffer(raw, dtype="<u8", count=n, offset=4 + 16 * n).astype(np.uint64).view(np.float64)
     return SampleBatch(refs, t, v)
+
+
+def encode_tombstones(refs: np.ndarray, mint: np.ndarray, maxt: np.ndarray) -> bytes:
+    """A tombstone record: ``count u32`` then refs, mint and maxt as int64 arrays, compressed."""
+    raw = b"".join(
+        (
+            _U32.pack(len(refs)),
+            *(np.ascontiguousarray(a, dtype="<i8").tobytes() for a in (refs, mint, maxt)),
+        )
+    )
+    return bytes([REC_TOMBSTONES | COMPRESSED]) + _zstd()[0].compress(raw)
+
+
+def decode_tombstones(body: memoryview | bytes) -> TombstoneBatch:
+    raw = _zstd()[1].decompress(body[1:])
+    (n,) = _U32.unpack_from(raw, 0)
+    if len(raw) != 4 + 24 * n:
+        raise ValueError("tombstone record has the wrong length")
+    cols = np.frombuffer(raw, dtype="<i8", count=3 * n, offset=4).astype(np.int64).reshape(3, n)
+    return TombstoneBatch(cols[0], cols[1], cols[2])

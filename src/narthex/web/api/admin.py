@@ -2,8 +2,8 @@
 
 A snapshot hard-links every persisted block into ``<data>/snapshots/<name>/`` and, unless
 ``skip_head`` is true, writes the head's samples there as one more block, as Prometheus does.
-Deleting series needs tombstones, which the TSDB does not have yet: the request is validated like
-upstream and then answered with an ``internal`` error saying so.
+``delete_series`` tombstones the samples of matching series (:meth:`DB.delete`) and
+``clean_tombstones`` rewrites the blocks that have tombstones (:meth:`DB.clean_tombstones`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from narthex.model.matcher import Matcher
 from narthex.tsdb.block import BlockMeta, write_block
 from narthex.tsdb.chunks import ChunkCodec
 from narthex.tsdb.head import SeriesData
@@ -133,25 +134,44 @@ async def snapshot(request: web.Request, form: Form, deps: ApiDeps) -> ApiResult
     return ApiResult({"name": name})
 
 
+def _delete_series(db: Any, start: int, end: int, selectors: list[list[Matcher]]) -> None:
+    """One :meth:`DB.delete` per selector, as upstream."""
+    for matchers in selectors:
+        db.delete(start, end, matchers)
+
+
 async def delete_series(request: web.Request, form: Form, deps: ApiDeps) -> ApiResult | None:
-    """``POST|PUT /api/v1/admin/tsdb/delete_series``: validated; deleting needs TSDB tombstones."""
+    """``POST|PUT /api/v1/admin/tsdb/delete_series?match[]=...[&start=][&end=]``: 204 when done.
+
+    Samples of the matching series in ``[start, end]`` are tombstoned; every selector is parsed
+    before anything is deleted.
+    """
     _require_admin(deps)
     selectors = form.getall("match[]")
     if not selectors:
         raise bad_data("no match[] parameter provided")
-    time_param(form, "start", MIN_TIME_MS)
-    time_param(form, "end", MAX_TIME_MS)
+    start = time_param(form, "start", MIN_TIME_MS)
+    end = time_param(form, "end", MAX_TIME_MS)
+    parsed = []
     for text in selectors:
         try:
-            parse_selectors([text])
+            parsed.extend(parse_selectors([text]))
         except ValueError as exc:
             raise invalid_param("match[]", str(exc)) from None
-    require_db(deps)
-    raise ApiError("internal", "delete series: the storage does not support deletion (no tombstones)")
+    db = require_db(deps)
+    try:
+        await run_blocking(_delete_series, db, start, end, parsed)
+    except (OSError, ValueError) as exc:
+        raise ApiError("internal", str(exc)) from None
+    return None
 
 
 async def clean_tombstones(request: web.Request, form: Form, deps: ApiDeps) -> ApiResult | None:
-    """``POST|PUT /api/v1/admin/tsdb/clean_tombstones``: there are never tombstones, so nothing to do."""
+    """``POST|PUT /api/v1/admin/tsdb/clean_tombstones``: rewrite blocks without deleted data; 204."""
     _require_admin(deps)
-    require_db(deps)
+    db = require_db(deps)
+    try:
+        await run_blocking(db.clean_tombstones)
+    except (OSError, ValueError) as exc:
+        raise ApiError("internal", str(exc)) from None
     return None
