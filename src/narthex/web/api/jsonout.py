@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -125,9 +126,9 @@ def go_float_json(value: float) -> str:
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
-def _orjson_texts(column: np.ndarray) -> list[str]:
-    """Each element as orjson writes it: the shortest round-trip digits, as repr() but in C."""
-    return orjson.dumps(column, option=_NUMPY).decode()[1:-1].split(",")
+def _orjson_text(column: np.ndarray) -> str:
+    """The elements as orjson writes them, comma-separated: repr()'s shortest digits, but in C."""
+    return orjson.dumps(column, option=_NUMPY).decode()[1:-1]
 
 
 def format_floats(values: np.ndarray) -> list[str]:
@@ -138,22 +139,25 @@ def format_floats(values: np.ndarray) -> list[str]:
     :func:`format_float` one by one.
     """
     values = np.ascontiguousarray(values, dtype=np.float64)
-    out = np.empty(len(values), dtype=object)
+    if len(values) == 0:
+        return []
     with np.errstate(invalid="ignore"):
         magnitude = np.abs(values)
         integral = (values == np.trunc(values)) & (magnitude < 1e15) & ~((values == 0) & np.signbit(values))
         odd = ~integral & (~np.isfinite(values) | (magnitude < 1e-4) | (magnitude >= 1e15))
-    plain = ~(integral | odd)
+    if integral.all():
+        return _orjson_text(values.astype(np.int64)).split(",")
+    text = _orjson_text(values)
+    texts = text.split(",")
+    if "e" in text:  # exponents are not expected in [1e-4, 1e15); kept exact regardless
+        odd |= np.array(["e" in t for t in texts], dtype=bool)
     if integral.any():
-        out[integral] = _orjson_texts(values[integral].astype(np.int64))
-    if plain.any():
-        texts = _orjson_texts(values[plain])
-        out[plain] = texts
-        if any("e" in t for t in texts):  # not expected in [1e-4, 1e15); kept exact regardless
-            odd |= plain & np.array(["e" in t for t in out.tolist()], dtype=bool)
-    for i in np.flatnonzero(odd).tolist():
-        out[i] = format_float(float(values[i]))
-    return out.tolist()
+        where = np.flatnonzero(integral)
+        for k, t in zip(where.tolist(), _orjson_text(values[where].astype(np.int64)).split(","), strict=True):
+            texts[k] = t
+    for k in np.flatnonzero(odd).tolist():
+        texts[k] = format_float(float(values[k]))
+    return texts
 
 
 def format_timestamps(ms: np.ndarray) -> list[str]:
@@ -183,25 +187,35 @@ def labels_json(labels: Labels) -> str:
     return "{" + ",".join(f"{go_string(k, False)}:{go_string(v, False)}" for k, v in labels) + "}"
 
 
+def _point_prefixes(ms: np.ndarray) -> list[str]:
+    """``[ts,"`` for every timestamp (each distinct time formatted once)."""
+    distinct, where = np.unique(np.asarray(ms, dtype=np.int64), return_inverse=True)
+    texts = np.array([f'[{format_timestamp(t)},"' for t in distinct.tolist()], dtype=object)
+    return texts[where].tolist()
+
+
 def matrix_json(series: Sequence[tuple[Labels, np.ndarray, np.ndarray]]) -> str:
-    """A matrix: ``[{"metric":{..},"values":[[ts,"v"],..]},..]``, formatted in one pass."""
+    """A matrix: ``[{"metric":{..},"values":[[ts,"v"],..]},..]``.
+
+    Values and timestamps are formatted column-wise for all series at once; each series' points are
+    then stitched with one ``str.join`` over interleaved pieces, so no Python code runs per point.
+    """
     if not series:
         return "[]"
     lengths = [len(t) for _, t, _ in series]
-    total = sum(lengths)
-    if total:
-        points = format_points(
-            np.concatenate([np.asarray(t, dtype=np.int64) for _, t, _ in series]),
-            np.concatenate([np.asarray(v, dtype=np.float64) for _, _, v in series]),
-        )
+    if sum(lengths):
+        prefixes = _point_prefixes(np.concatenate([np.asarray(t, dtype=np.int64) for _, t, _ in series]))
+        values = format_floats(np.concatenate([np.asarray(v, dtype=np.float64) for _, _, v in series]))
     else:
-        points = []
+        prefixes = values = []
     parts = []
     start = 0
     for (labels, _, _), n in zip(series, lengths, strict=True):
-        body = ",".join(points[start : start + n])
-        start += n
-        parts.append(f'{{"metric":{labels_json(labels)},"values":[{body}]}}')
+        end = start + n
+        pieces = zip(prefixes[start:end], values[start:end], repeat('"],', n), strict=True)
+        body = "".join(chain.from_iterable(pieces))
+        start = end
+        parts.append(f'{{"metric":{labels_json(labels)},"values":[{body[:-1]}]}}')
     return "[" + ",".join(parts) + "]"
 
 
