@@ -161,7 +161,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
             except OSError:
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.skip(f"reference Prometheus did not start: {(root / 'prometheus.log').read_text()}")
+                pytest.fail(f"reference Prometheus did not start: {(root / 'prometheus.log').read_text()}")
             time.sleep(0.1)
         yield ref
     finally:
