@@ -8,7 +8,6 @@ SIGINT and ``/-/quit`` shut down cleanly in reverse order.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import os
 import signal
@@ -106,9 +105,6 @@ class Server:
 
     async def _serve(self, config: Config) -> int:
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(max_workers=self.options["query.max-concurrency"] + 8)
-        )
         try:
             log.info("Starting TSDB ...")
             await self.storage.open()
