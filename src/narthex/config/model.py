@@ -34,24 +34,13 @@ from narthex.config.types import (
     unmarshal_error,
 )
 from narthex.model.duration import MINUTE, SECOND
+from narthex.model.exposition import DEFAULT_SCRAPE_PROTOCOLS as _DEFAULT_PROTOCOLS
+from narthex.model.exposition import PROTO_FIRST_SCRAPE_PROTOCOLS, SCRAPE_PROTOCOL_HEADERS
 from narthex.model.labels import is_valid_label_name, is_valid_label_value
 
-SCRAPE_PROTOCOL_MEDIA_TYPES = {
-    "PrometheusProto": (
-        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
-    ),
-    "PrometheusText0.0.4": "text/plain;version=0.0.4",
-    "PrometheusText1.0.0": "text/plain;version=1.0.0",
-    "OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",
-    "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
-}
-DEFAULT_SCRAPE_PROTOCOLS = [
-    "OpenMetricsText1.0.0",
-    "OpenMetricsText0.0.1",
-    "PrometheusText1.0.0",
-    "PrometheusText0.0.4",
-]
-DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS = ["PrometheusProto", *DEFAULT_SCRAPE_PROTOCOLS]
+SCRAPE_PROTOCOL_MEDIA_TYPES = SCRAPE_PROTOCOL_HEADERS
+DEFAULT_SCRAPE_PROTOCOLS = list(_DEFAULT_PROTOCOLS)
+DEFAULT_PROTO_FIRST_SCRAPE_PROTOCOLS = list(PROTO_FIRST_SCRAPE_PROTOCOLS)
 ESCAPING_SCHEMES = ("allow-utf-8", "underscores", "dots", "values")
 OTLP_TRANSLATION_STRATEGIES = (
     "UnderscoreEscapingWithSuffixes",

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import codecs
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from itertools import chain, repeat
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 import orjson
 
 from narthex.model.labels import Labels
+from narthex.util.gofmt import format_float as go_format_float
 
 _REPLACE = "narthex-json-fffd"
 
@@ -66,39 +65,16 @@ def go_string(text: str, html: bool = True) -> str:
     return out
 
 
-def _positional(value: float) -> str:
-    """Shortest round-trip digits of ``value`` written without an exponent."""
-    text = format(Decimal(repr(value)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
 def format_float(value: float) -> str:
     """``strconv.FormatFloat(v, fmt, -1, 64)`` with Prometheus's choice of fmt (``MarshalFloat``)."""
-    if value != value:
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = repr(value)
     magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
-        return text
-    if "e" in text:
-        return _positional(value)
-    return text[:-2] if text.endswith(".0") else text
+    exponent = magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21)
+    return go_format_float(value, "e" if exponent else "f")
 
 
 def format_float_f(value: float) -> str:
     """``strconv.FormatFloat(v, 'f', -1, 64)``: never an exponent (scalar results)."""
-    if value != value:
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = repr(value)
-    if "e" in text:
-        return _positional(value)
-    return text[:-2] if text.endswith(".0") else text
+    return go_format_float(value, "f")
 
 
 def format_timestamp(ms: int) -> str:
