@@ -170,6 +170,15 @@ def serve_flagset() -> FlagSet:
     add(Flag("storage.tsdb.no-lockfile", "Do not create lockfile in data directory.", "false", is_bool=True))
     add(
         Flag(
+            "storage.tsdb.decoded-chunks-cache-size",
+            "Narthex only: memory for decoded block chunks kept for repeated queries "
+            "(B, KB, MB, GB; powers of 2). 0B disables the cache.",
+            "256MB",
+            parse_bytes,
+        )
+    )
+    add(
+        Flag(
             "storage.tsdb.head-chunks-write-queue-size",
             "Size of the head chunks write queue.",
             "0",

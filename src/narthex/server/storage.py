@@ -34,6 +34,7 @@ class StorageComponent:
             retention_ms=opts.retention_ms,
             retention_bytes=opts.retention_bytes,
             no_lockfile=opts["storage.tsdb.no-lockfile"],
+            chunk_cache_bytes=opts["storage.tsdb.decoded-chunks-cache-size"],
         )
         self.db = await asyncio.to_thread(open_db, opts["storage.tsdb.path"], tsdb_options, self._registry)
 

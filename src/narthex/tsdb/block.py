@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from narthex.model.labels import Labels
+from narthex.tsdb.chunkcache import ChunkCache
 from narthex.tsdb.chunks import ChunkCodec, split_runs
 from narthex.tsdb.head import SeriesData
 from narthex.tsdb.postings import EMPTY
@@ -265,10 +266,16 @@ def _read_index(path: Path) -> dict[str, np.ndarray]:
 
 
 class Block:
-    """A loaded block: index arrays in memory, chunks memory-mapped and decoded on demand."""
+    """A loaded block: index arrays in memory, chunks memory-mapped and decoded on demand.
 
-    def __init__(self, path: Path) -> None:
+    Decoded chunks go through ``cache`` (shared by the DB's blocks; None: decode every time);
+    each series' labels tuple is built once, on first use.
+    """
+
+    def __init__(self, path: Path, cache: ChunkCache | None = None) -> None:
         self.path = path
+        self._cache = cache
+        self._key_base = cache.new_base() if cache is not None else 0
         with open(path / "meta.json") as f:
             self.meta = BlockMeta.from_json(json.load(f))
         ix = _read_index(path / "index")
@@ -292,6 +299,7 @@ class Block:
             os.path.getsize(os.path.join(r, name)) for r, _d, files in os.walk(path) for name in files
         )
         self.num_series = len(ix["series_pair_off"]) - 1
+        self._labels: list[Labels | None] = [None] * self.num_series
         self.tombstones: Tombstones = read_file(path)
         self.meta.num_tombstones = self.tombstones.num_intervals()
 
@@ -348,15 +356,24 @@ class Block:
     def label_names(self) -> list[str]:
         return list(self._name_ranges)
 
-    def series_labels(self, ids: np.ndarray) -> list[Labels]:
+    def series_labels(self, ids: np.ndarray, cache: bool = True) -> list[Labels]:
+        """Labels of the given series; built tuples are kept unless ``cache`` is false."""
+        known = self._labels
+        idl = ids.tolist()
+        out = [known[i] for i in idl]
+        if None not in out:
+            return out  # type: ignore[return-value]
         off = self._ix["series_pair_off"]
         pairs = self._ix["series_pairs"]
         sym = self.symbols
-        out = []
-        for i in ids.tolist():
-            rows = pairs[off[i] : off[i + 1]].tolist()
-            out.append(tuple((sym[a], sym[b]) for a, b in rows))
-        return out
+        for k, i in enumerate(idl):
+            if out[k] is None:
+                rows = pairs[off[i] : off[i + 1]].tolist()
+                lset = tuple((sym[a], sym[b]) for a, b in rows)
+                out[k] = lset
+                if cache:
+                    known[i] = lset
+        return out  # type: ignore[return-value]
 
     def label_pairs(self, ids: np.ndarray) -> np.ndarray:
         """All (name id, value id) rows of the given series."""
@@ -366,14 +383,8 @@ class Block:
         rows = first + np.arange(int(counts.sum()))
         return self._ix["series_pairs"][rows]
 
-    def read(
-        self, ids: np.ndarray, mint: int, maxt: int, codec: ChunkCodec, deleted: bool = False
-    ) -> SeriesData:
-        """Samples in ``[mint, maxt]`` of the given series; only overlapping chunks are decoded.
-
-        Samples covered by tombstones are left out unless ``deleted`` is true.
-        """
-        stones = self.tombstones
+    def _chunks_in_range(self, ids: np.ndarray, mint: int, maxt: int) -> tuple[np.ndarray, np.ndarray]:
+        """The chunks of the given series overlapping ``[mint, maxt]`` and their owner index."""
         ix = self._ix
         coff = ix["series_chunk_off"]
         counts = coff[ids + 1] - coff[ids]
@@ -381,7 +392,52 @@ class Block:
         chunk_ids = first + np.arange(int(counts.sum()))
         owner = np.repeat(np.arange(len(ids)), counts)
         keep = (ix["chunk_mint"][chunk_ids] <= maxt) & (ix["chunk_maxt"][chunk_ids] >= mint)
-        chunk_ids, owner = chunk_ids[keep], owner[keep]
+        return chunk_ids[keep], owner[keep]
+
+    def overlapping(self, ids: np.ndarray, mint: int, maxt: int) -> np.ndarray:
+        """Which of the given series have a chunk overlapping ``[mint, maxt]`` (metadata only, as
+        upstream's series lookups: no chunk is read)."""
+        _chunk_ids, owner = self._chunks_in_range(ids, mint, maxt)
+        return np.bincount(owner, minlength=len(ids)) > 0
+
+    def read(
+        self,
+        ids: np.ndarray,
+        mint: int,
+        maxt: int,
+        codec: ChunkCodec,
+        deleted: bool = False,
+        use_cache: bool = True,
+    ) -> SeriesData:
+        """Samples in ``[mint, maxt]`` of the given series; only overlapping chunks are decoded.
+
+        Samples covered by tombstones are left out unless ``deleted`` is true. With ``use_cache``
+        false (one-off full reads such as compaction) the chunk cache is neither read nor filled.
+        """
+        stones = self.tombstones
+        ix = self._ix
+        chunk_ids, owner = self._chunks_in_range(ids, mint, maxt)
+        ccount = ix["chunk_count"][chunk_ids]
+        if self._cache is not None and use_cache and len(chunk_ids):
+            t, v = self._decode_cached(chunk_ids, ccount, codec)
+        else:
+            t, v = self._decode(chunk_ids, ccount, codec)
+        inside = (t >= mint) & (t <= maxt)
+        if inside.all():
+            kept = ccount
+        else:
+            t, v = t[inside], v[inside]
+            kept = np.add.reduceat(inside, np.cumsum(ccount) - ccount, dtype=np.int64)
+        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, weights=kept, minlength=len(ids)).astype(np.int64), out=offsets[1:])
+        data = SeriesData(self.series_labels(ids), t, v, offsets)
+        return data.without_deleted(ids, stones) if stones and not deleted else data
+
+    def _decode(
+        self, chunk_ids: np.ndarray, ccount: np.ndarray, codec: ChunkCodec
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Check the chunks' CRCs and decode them into flat timestamps and values."""
+        ix = self._ix
         pos = ix["chunk_pos"][chunk_ids].tolist()
         size = ix["chunk_size"][chunk_ids].tolist()
         crc = ix["chunk_crc"][chunk_ids].tolist()
@@ -392,18 +448,45 @@ class Block:
             if zlib.crc32(payload) != c:
                 raise ValueError(f"{self.path}: chunk checksum mismatch at {p}")
             payloads.append(payload)
-        ccount = ix["chunk_count"][chunk_ids]
-        t, v = codec.decode(payloads, ccount)
-        sample_owner = np.repeat(owner, ccount)
-        inside = (t >= mint) & (t <= maxt)
-        t, v, sample_owner = t[inside], v[inside], sample_owner[inside]
-        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(sample_owner, minlength=len(ids)), out=offsets[1:])
-        del view
-        data = SeriesData(self.series_labels(ids), t, v, offsets)
-        return data.without_deleted(ids, stones) if stones and not deleted else data
+        return codec.decode(payloads, ccount)
+
+    def _decode_cached(
+        self, chunk_ids: np.ndarray, ccount: np.ndarray, codec: ChunkCodec
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_decode` through the chunk cache: only the misses are decoded (in one batch)."""
+        cache = self._cache
+        assert cache is not None
+        keys = (chunk_ids + self._key_base).tolist()
+        got = cache.get_many(keys)
+        miss = [i for i, e in enumerate(got) if e is None]
+        if miss:
+            idx = np.asarray(miss, dtype=np.int64)
+            t, v = self._decode(chunk_ids[idx], ccount[idx], codec)
+            tv = np.empty((2, len(t)), dtype=np.int64)
+            tv[0] = t
+            tv[1] = v.view(np.int64)
+            ends = np.cumsum(ccount[idx]).tolist()
+            fresh = []
+            start = 0
+            for i, end in zip(miss, ends, strict=True):
+                entry = tv[:, start:end].copy()
+                got[i] = entry
+                fresh.append(entry)
+                start = end
+            cache.put_many([keys[i] for i in miss], fresh)
+            if len(miss) == len(got):
+                return t, v
+        # A copy even for one chunk: callers own (and may modify) what they get.
+        tv = got[0].copy() if len(got) == 1 else np.concatenate(got, axis=1)  # type: ignore[union-attr,arg-type]
+        return tv[0], tv[1].view(np.float64)
+
+    def drop_cached(self) -> None:
+        """Forget this block's decoded chunks (it is being closed or removed)."""
+        if self._cache is not None:
+            self._cache.drop(self._key_base, len(self._ix["chunk_pos"]))
 
     def close(self) -> None:
+        self.drop_cached()
         # A reader may still hold a view; the mapping then goes away with it.
         with contextlib.suppress(BufferError):
             self._chunks.close()

@@ -133,7 +133,7 @@ def write_compacted(
     lookups = []
     for b in blocks:
         ids = b.all_postings()
-        lookups.append(dict(zip(b.series_labels(ids), ids.tolist(), strict=True)))
+        lookups.append(dict(zip(b.series_labels(ids, cache=False), ids.tolist(), strict=True)))
     all_labels = sorted(set().union(*lookups))
     writer = BlockWriter(root, meta.ulid, codec)
     try:
@@ -143,7 +143,7 @@ def write_compacted(
             for block, lookup in zip(blocks, lookups, strict=True):
                 ids = np.array(sorted(lookup[lb] for lb in wanted if lb in lookup), dtype=np.int64)
                 if len(ids):
-                    parts.append(block.read(ids, INT64_MIN, INT64_MAX, codec))
+                    parts.append(block.read(ids, INT64_MIN, INT64_MAX, codec, use_cache=False))
             writer.add(merge_series(parts))
         return writer.finish(meta)
     except BaseException:

@@ -21,6 +21,7 @@ from narthex.model.matcher import Matcher
 from narthex.tsdb import records
 from narthex.tsdb.appender import Appender
 from narthex.tsdb.block import Block, BlockMeta, write_block
+from narthex.tsdb.chunkcache import ChunkCache
 from narthex.tsdb.chunks import ChunkCodec
 from narthex.tsdb.compact import compacted_meta, plan, write_compacted
 from narthex.tsdb.errors import KINDS, CommitResult, LockError
@@ -119,11 +120,15 @@ class DB:
         )
         self._compact_mutex = threading.Lock()
         self._codec = ChunkCodec()
+        self.chunk_cache = ChunkCache(options.chunk_cache_bytes) if options.chunk_cache_bytes > 0 else None
         self.blocks: list[Block] = []
         try:
             self.blocks = self._load_blocks()
             self.head = Head(
-                options.block_range_ms, options.out_of_order_window_ms, options.compress_head_chunks
+                options.block_range_ms,
+                options.out_of_order_window_ms,
+                options.compress_head_chunks,
+                options.head_chunk_cache_bytes,
             )
             if self.blocks:
                 self.head.min_valid_time = max(b.meta.max_time for b in self.blocks)
@@ -159,7 +164,7 @@ class DB:
         blocks = []
         for path in metas.values():
             try:
-                blocks.append(Block(path))
+                blocks.append(Block(path, self.chunk_cache))
             except (OSError, ValueError) as err:
                 _log.error("Failed to load block, skipping it", block=path.name, err=err)
         replaced = {p["ulid"] for b in blocks for p in b.meta.parents}
@@ -391,7 +396,7 @@ class DB:
             meta = BlockMeta(ulid=new_ulid(), min_time=int(data.t.min()), max_time=cut)
             meta.sources = [meta.ulid]
             path = write_block(self.dir, meta, data, self._codec)
-            block = Block(path)
+            block = Block(path, self.chunk_cache)
             self.blocks = sorted([*self.blocks, block], key=lambda b: b.meta.min_time)
             self.counters["compactions"] += 1
             _log.info(
@@ -450,7 +455,7 @@ class DB:
         A result without samples is not kept (the sources are just removed), as upstream.
         """
         path = write_compacted(self.dir, sources, meta, self._codec)
-        new = [Block(path)]
+        new = [Block(path, self.chunk_cache)]
         if new[0].meta.num_samples == 0:
             new[0].close()
             _remove_dir(path)
@@ -460,6 +465,7 @@ class DB:
             [b for b in self.blocks if b.meta.ulid not in gone] + new, key=lambda b: b.meta.min_time
         )
         for old in sources:
+            old.drop_cached()
             _remove_dir(old.path)
 
     def _apply_retention(self) -> None:
@@ -487,6 +493,7 @@ class DB:
         self.blocks = [b for b in self.blocks if b.meta.ulid not in gone]
         for block in doomed:
             _log.info("Deleting obsolete block", block=block.meta.ulid)
+            block.drop_cached()
             _remove_dir(block.path)
 
     def _background(self) -> None:

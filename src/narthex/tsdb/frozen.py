@@ -5,7 +5,8 @@ changes again. The head hands such closed rows over in batches; they are transfo
 like block chunks (timestamps delta-of-delta + zigzag, value bits XOR'd with the previous sample,
 both byte-shuffled) and compressed ``GROUP`` rows per zstd frame, so the per-row cost is a few
 numpy element operations and about 9 bytes of index, not a Python object or a zstd call.
-Reading a row decompresses its frame (~15 KiB raw) once per read, however many rows it needs.
+Reading a row decompresses its frame (~15 KiB raw) once per read, however many rows it needs;
+decoded rows are kept in a bounded pool (FIFO, ``cache_bytes``) so repeated reads skip that.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import zstandard
 
 GROUP = 32  # rows per zstd frame
+CACHE_BYTES = 64 * 1024 * 1024  # default budget of decoded rows
 
 
 class IdPool:
@@ -91,10 +93,23 @@ def decode_rows(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class FrozenChunks:
-    """A table of compressed rows addressed by int id (ids of dropped rows are reused)."""
+    """A table of compressed rows addressed by int id (ids of dropped rows are reused).
 
-    def __init__(self, width: int, level: int = 1) -> None:
+    Decoded rows are cached in a pool of ``cache_bytes // (16 * width)`` rows (0: no cache),
+    replaced first in, first out; a row id's entry is invalidated when it is dropped or reused.
+    Like the rest of the head, not thread-safe: use under the head lock.
+    """
+
+    def __init__(self, width: int, level: int = 1, cache_bytes: int = CACHE_BYTES) -> None:
         self.width = width
+        self.cache_rows = max(0, cache_bytes // (16 * width))
+        self._cslot = np.zeros(0, dtype=np.int64)  # per row id: pool slot + 1 (0: not cached)
+        self._pool_t = np.zeros((0, width), dtype=np.int64)
+        self._pool_v = np.zeros((0, width), dtype=np.float64)
+        self._pool_owner = np.zeros(0, dtype=np.int64)  # per slot: row id + 1 (0: free)
+        self._next_slot = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
         self._cctx = zstandard.ZstdCompressor(level=level, write_content_size=False, write_checksum=False)
         self._dctx = zstandard.ZstdDecompressor()
         self._ids = IdPool()
@@ -111,6 +126,7 @@ class FrozenChunks:
         """Compress rows ``t[i, :n[i]]``, ``v[i, :n[i]]`` (``[rows, width]``); returns their ids."""
         rows = len(n)
         ids = self._ids.take(rows)
+        self._uncache(ids)
         size = self._ids.next
         self.blob, self.row, self.live = grow(self.blob, size), grow(self.row, size), grow(self.live, size)
         raw = encode_rows(t, v, n)
@@ -136,7 +152,62 @@ class FrozenChunks:
         return ids
 
     def decode(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``[len(ids), width]`` of timestamps and values, in the given order."""
+        """Rows ``[len(ids), width]`` of timestamps and values (copies), in the given order."""
+        if self.cache_rows == 0 or len(ids) == 0:
+            return self._decode(ids)
+        self._cslot = grow(self._cslot, self._ids.next)
+        slot = self._cslot[ids] - 1
+        hit = slot >= 0
+        nhit = int(np.count_nonzero(hit))
+        self.cache_hits += nhit
+        self.cache_misses += len(ids) - nhit
+        if nhit == len(ids):
+            return self._pool_t[slot], self._pool_v[slot]
+        miss = ~hit
+        mt, mv = self._decode(ids[miss])
+        if nhit == 0:
+            self._store(ids, mt, mv)
+            return mt, mv
+        t = np.empty((len(ids), self.width), dtype=np.int64)
+        v = np.empty((len(ids), self.width), dtype=np.float64)
+        # Hits are copied out before storing the misses may replace their slots.
+        t[hit], v[hit] = self._pool_t[slot[hit]], self._pool_v[slot[hit]]
+        t[miss], v[miss] = mt, mv
+        self._store(ids[miss], mt, mv)
+        return t, v
+
+    def _store(self, ids: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
+        """Put decoded rows (distinct ids) into the pool, replacing the oldest entries."""
+        cap = self.cache_rows
+        if len(ids) > cap:
+            ids, t, v = ids[-cap:], t[-cap:], v[-cap:]
+        if len(self._pool_owner) < cap:
+            # Zero pages: memory is only used as slots get written.
+            self._pool_t = np.zeros((cap, self.width), dtype=np.int64)
+            self._pool_v = np.zeros((cap, self.width), dtype=np.float64)
+            self._pool_owner = np.zeros(cap, dtype=np.int64)
+        slots = (self._next_slot + np.arange(len(ids))) % cap
+        self._next_slot = int(slots[-1] + 1) % cap
+        old = self._pool_owner[slots] - 1
+        had = old >= 0
+        old, old_slots = old[had], slots[had]
+        still = self._cslot[old] == old_slots + 1
+        self._cslot[old[still]] = 0
+        self._pool_owner[slots] = ids + 1
+        self._pool_t[slots] = t
+        self._pool_v[slots] = v
+        self._cslot[ids] = slots + 1
+
+    def _uncache(self, ids: np.ndarray) -> None:
+        """Forget the cached rows of ``ids`` (dropped, or about to be reused)."""
+        ids = ids[ids < len(self._cslot)]
+        slot = self._cslot[ids]
+        cached = slot > 0
+        self._pool_owner[slot[cached] - 1] = 0
+        self._cslot[ids[cached]] = 0
+
+    def _decode(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decode` without the cache: decompresses each needed frame once."""
         m = len(ids)
         t = np.empty((m, self.width), dtype=np.int64)
         v = np.empty((m, self.width), dtype=np.float64)
@@ -168,6 +239,7 @@ class FrozenChunks:
         if len(ids) == 0:
             return
         self.live[ids] = False
+        self._uncache(ids)
         self._ids.give(ids)
         frames, counts = np.unique(self.blob[ids], return_counts=True)
         self._frame_live[frames] -= counts

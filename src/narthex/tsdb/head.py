@@ -28,6 +28,7 @@ from narthex.tsdb.errors import (
     ERR_OUT_OF_ORDER,
     ERR_TOO_OLD,
 )
+from narthex.tsdb.frozen import CACHE_BYTES as FROZEN_CACHE_BYTES
 from narthex.tsdb.frozen import FrozenChunks, IdPool, grow
 from narthex.tsdb.postings import PostingList
 from narthex.tsdb.records import SeriesColumns
@@ -100,7 +101,13 @@ class SeriesData:
 class Head:
     """Mutable in-memory recent data. All mutation happens under :attr:`lock`."""
 
-    def __init__(self, block_range_ms: int, ooo_window_ms: int = 0, compress: bool = True) -> None:
+    def __init__(
+        self,
+        block_range_ms: int,
+        ooo_window_ms: int = 0,
+        compress: bool = True,
+        frozen_cache_bytes: int = FROZEN_CACHE_BYTES,
+    ) -> None:
         self.lock = threading.RLock()
         self.block_range_ms = block_range_ms
         self.ooo_window_ms = ooo_window_ms
@@ -133,7 +140,7 @@ class Head:
         self.sl_v = np.zeros((cap, self.width), dtype=np.float64)
         self._pending: list[np.ndarray] = []  # closed pieces awaiting compression
         self._npending = 0
-        self.frozen = FrozenChunks(self.width)
+        self.frozen = FrozenChunks(self.width, cache_bytes=frozen_cache_bytes)
         self.freeze_batch = FREEZE_BATCH
         self.compress = compress
         self.o_ref = np.zeros(64, dtype=np.int64)
@@ -527,6 +534,18 @@ class Head:
         pieces, owner, d = np.concatenate(found_p), np.concatenate(found_o), np.concatenate(found_d)
         order = np.lexsort((d, owner))
         return pieces[order], owner[order]
+
+    def overlapping(self, refs: np.ndarray, mint: int, maxt: int) -> np.ndarray:
+        """Which of the given series have a piece (or an out-of-order sample) in ``[mint, maxt]``,
+        from metadata only: no piece is decoded."""
+        refs = np.asarray(refs, dtype=np.int64)
+        _pieces, owner = self._pieces_of(refs, mint, maxt)
+        found = np.bincount(owner, minlength=len(refs)) > 0
+        if self.o_n:
+            ot = self.o_t[: self.o_n]
+            in_range = self.o_ref[: self.o_n][(ot >= mint) & (ot <= maxt)]
+            found |= np.isin(refs, in_range)
+        return found
 
     def read(
         self, refs: np.ndarray, mint: int, maxt: int, include_ooo: bool = True, deleted: bool = False

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from narthex.util.log import get_logger
 
 if TYPE_CHECKING:
+    from narthex.tsdb.chunkcache import ChunkCache
     from narthex.tsdb.db import DB
 
 _log = get_logger("tsdb")
@@ -204,6 +205,20 @@ class TSDBCollector(Collector):
             "Configured out of order time window in milliseconds.",
             db.options.out_of_order_window_ms,
         )
+        cache = db.chunk_cache
+        if cache is not None:
+            yield from _chunk_cache_metrics(cache)
+
+
+def _chunk_cache_metrics(cache: ChunkCache) -> Iterator[Metric]:
+    """Narthex's decoded block chunk cache (``--storage.tsdb.decoded-chunks-cache-size``)."""
+    yield _counter("narthex_tsdb_decoded_chunks_cache_hits", "Block chunk reads served decoded.", cache.hits)
+    yield _counter("narthex_tsdb_decoded_chunks_cache_misses", "Block chunk reads decoded.", cache.misses)
+    yield _counter(
+        "narthex_tsdb_decoded_chunks_cache_evictions", "Decoded chunks dropped for space.", cache.evictions
+    )
+    yield _gauge("narthex_tsdb_decoded_chunks_cache_bytes", "Memory of decoded chunks.", cache.size_bytes)
+    yield _gauge("narthex_tsdb_decoded_chunks_cache_max_bytes", "The cache's budget.", cache.max_bytes)
 
 
 def register(db: DB, registry: CollectorRegistry) -> TSDBCollector | None:

@@ -19,6 +19,9 @@ class TSDBOptions:
     ``background_compaction``: cut blocks, compact and apply retention in a thread; when off, call
     :meth:`DB.compact` yourself. ``compress_head_chunks``: keep closed head chunks compressed
     (about 2-10x less head memory; full-range reads of the head about 4x slower).
+    ``chunk_cache_bytes``: budget of the LRU of decoded block chunks shared by all blocks (0 = no
+    cache: every read decodes). ``head_chunk_cache_bytes``: budget of decoded compressed head
+    chunks kept for repeated reads (0 = off).
     """
 
     retention_ms: int = 15 * DAY_MS
@@ -30,6 +33,8 @@ class TSDBOptions:
     background_compaction: bool = True
     compaction_interval_s: float = 60.0
     compress_head_chunks: bool = True
+    chunk_cache_bytes: int = 256 * 1024 * 1024
+    head_chunk_cache_bytes: int = 64 * 1024 * 1024
 
     def block_ranges(self) -> list[int]:
         """Leveled compaction ranges: 2h, 6h, 18h, ... capped at 10% of retention (and 31 days)."""

@@ -11,7 +11,7 @@ from narthex.model.labels import Labels
 from narthex.model.matcher import Matcher
 from narthex.tsdb.block import Block
 from narthex.tsdb.chunks import ChunkCodec
-from narthex.tsdb.head import EMPTY, Head, SeriesData, merge_samples
+from narthex.tsdb.head import EMPTY, Head, SeriesData, concat, merge_samples
 from narthex.tsdb.postings import select_postings
 from narthex.tsdb.tombstones import Tombstones
 
@@ -26,6 +26,91 @@ class Series:
     labels: Labels
     timestamps: np.ndarray
     values: np.ndarray
+
+
+@dataclass(slots=True)
+class FlatSelection:
+    """Selected series as flat arrays (what the PromQL engine's ``select_flat`` expects).
+
+    Series ``i`` (labels ``labels[i]``, sorted) has samples ``[offsets[i]:offsets[i+1]]`` of ``t``
+    and ``v``; every series has at least one sample. ``st`` (start timestamps) is always None.
+    """
+
+    labels: list[Labels]
+    t: np.ndarray
+    v: np.ndarray
+    offsets: np.ndarray
+    st: None = None
+
+
+def _nonempty(data: SeriesData) -> SeriesData:
+    """``data`` without its series that have no sample (the sample arrays are unchanged)."""
+    counts = np.diff(data.offsets)
+    has = counts > 0
+    if has.all():
+        return data
+    idx = np.flatnonzero(has)
+    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(counts[idx], out=offsets[1:])
+    labels = data.labels
+    return SeriesData([labels[i] for i in idx.tolist()], data.t, data.v, offsets)
+
+
+def _gather(data: SeriesData, order: np.ndarray) -> SeriesData:
+    """The series ``order[0], order[1], ...`` of ``data``, in that order."""
+    counts = np.diff(data.offsets)[order]
+    starts = data.offsets[:-1][order]
+    take = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    labels = data.labels
+    return SeriesData([labels[i] for i in order.tolist()], data.t[take], data.v[take], offsets)
+
+
+def _merge_parts(parts: list[SeriesData]) -> SeriesData:
+    """Series of several parts (each without empty series) merged by labels, sorted by labels.
+
+    Samples of a series present in several parts are merged by time; on equal timestamps the
+    earlier part wins (as :func:`merge_samples`).
+    """
+    labels = [lb for p in parts for lb in p.labels]
+    uniq = sorted(set(labels))
+    rank = {lb: i for i, lb in enumerate(uniq)}
+    group = np.fromiter((rank[lb] for lb in labels), dtype=np.int64, count=len(labels))
+    whole = SeriesData(
+        labels,
+        concat([p.t for p in parts], np.int64),
+        concat([p.v for p in parts], np.float64),
+        _concat_offsets(parts),
+    )
+    # Pieces grouped by series; within a series they stay in part order.
+    order = np.argsort(group, kind="stable")
+    merged = _gather(whole, order)
+    t, v = merged.t, merged.v
+    sg = np.repeat(group[order], np.diff(merged.offsets))
+    same = sg[1:] == sg[:-1]
+    bad = same & (t[1:] <= t[:-1])
+    if bad.any():
+        # Sort (stably) and de-duplicate the samples of the series whose pieces overlap.
+        sub = np.flatnonzero(np.isin(sg, np.unique(sg[1:][bad])))
+        perm = np.arange(len(t))
+        perm[sub] = sub[np.lexsort((t[sub], sg[sub]))]
+        t, v = t[perm], v[perm]
+        keep = np.r_[True, ~(same & (t[1:] == t[:-1]))]
+        t, v, sg = t[keep], v[keep], sg[keep]
+    offsets = np.zeros(len(uniq) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sg, minlength=len(uniq)), out=offsets[1:])
+    return SeriesData(uniq, t, v, offsets)
+
+
+def _concat_offsets(parts: list[SeriesData]) -> np.ndarray:
+    """Offsets of the concatenation of the parts' series."""
+    out = [np.zeros(1, dtype=np.int64)]
+    base = 0
+    for p in parts:
+        out.append(p.offsets[1:] + base)
+        base += len(p.t)
+    return np.concatenate(out)
 
 
 class HeadIndex:
@@ -67,7 +152,11 @@ class Querier:
     def _current_blocks(self) -> list[Block]:
         return [b for b in self._blocks_fn() if b.meta.min_time <= self.maxt and b.meta.max_time > self.mint]
 
-    def _parts(self, matchers: list[Matcher]) -> Iterator[SeriesData]:
+    def _parts(self, matchers: list[Matcher]) -> Iterator[tuple[SeriesData, bool]]:
+        """Each block's data, then the head's, with whether the part's series are in label order.
+
+        Block series are numbered in label order and postings are sorted; the head's are not.
+        """
         with self._head.lock:
             blocks = self._current_blocks()
             ids = select_postings(HeadIndex(self._head), matchers)
@@ -75,14 +164,14 @@ class Querier:
         for block in blocks:
             ids = select_postings(block, matchers)
             if len(ids):
-                yield block.read(ids, self.mint, self.maxt, self._codec)
+                yield block.read(ids, self.mint, self.maxt, self._codec), True
         if head_data is not None:
-            yield head_data
+            yield head_data, False
 
     def select(self, matchers: list[Matcher]) -> list[Series]:
         """Series matching all matchers with at least one sample in range, sorted by labels."""
         runs: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for part in self._parts(matchers):
+        for part, _sorted in self._parts(matchers):
             off = part.offsets.tolist()
             for i, labels in enumerate(part.labels):
                 a, b = off[i], off[i + 1]
@@ -97,6 +186,25 @@ class Querier:
                 t, v = merge_samples([p[0] for p in pieces], [p[1] for p in pieces])
             out.append(Series(labels, t, v))
         return out
+
+    def select_flat(self, matchers: list[Matcher]) -> FlatSelection:
+        """:meth:`select` as flat arrays, without per-series work when one part has data."""
+        parts = []
+        for part, sorted_ in self._parts(matchers):
+            part = _nonempty(part)
+            if len(part):
+                parts.append((part, sorted_))
+        if not parts:
+            return FlatSelection([], np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(1, dtype=np.int64))
+        if len(parts) == 1:
+            data, sorted_ = parts[0]
+            if not sorted_:
+                labels = data.labels
+                order = sorted(range(len(labels)), key=labels.__getitem__)
+                data = _gather(data, np.asarray(order, dtype=np.int64))
+        else:
+            data = _merge_parts([p for p, _ in parts])
+        return FlatSelection(data.labels, data.t, data.v, data.offsets)
 
     def _dead(self, ix: HeadIndex | Block, ids: np.ndarray | None = None) -> np.ndarray:
         """Series of ``ix`` (among ``ids``, default all) with tombstones and no sample left in range.
@@ -131,6 +239,24 @@ class Querier:
         if not len(dead):
             return values
         return [v for v in values if len(np.setdiff1d(ix.postings(name, v), dead, assume_unique=True))]
+
+    def series_labels(self, matchers: list[Matcher]) -> list[Labels]:
+        """Sorted label sets of the series matching ``matchers`` with data in range (the series API).
+
+        As upstream's metadata-only select, a series counts when one of its chunks (head pieces)
+        overlaps the range, and no sample is read; series whose samples in range are all deleted
+        do not count.
+        """
+        found: set[Labels] = set()
+        with self._head.lock:
+            blocks = self._current_blocks()
+            ids = self._live_ids(HeadIndex(self._head), matchers)
+            ids = ids[self._head.overlapping(ids, self.mint, self.maxt)]
+            found.update(self._head.labels_of(r) for r in ids.tolist())
+        for block in blocks:
+            ids = self._live_ids(block, matchers)
+            found.update(block.series_labels(ids[block.overlapping(ids, self.mint, self.maxt)]))
+        return sorted(found)
 
     def _selected_labels(self, matchers: list[Matcher]) -> Iterator[Labels]:
         with self._head.lock:
