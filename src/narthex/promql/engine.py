@@ -91,11 +91,13 @@ from narthex.promql.value import (
     VecBlock,
     Vector,
     drop_metadata,
+    drop_metadata_all,
     is_stale,
 )
 
 FEATURE_DELAYED_NAME_REMOVAL = "promql-delayed-name-removal"
 _REMEMBERED_TEXTS = 1024
+_PARSED_TEXTS = 1000
 
 _RANGE_SIMPLE = {
     "count_over_time": rf.count_over_time,
@@ -328,7 +330,7 @@ class _Query:
             sel = flat(list(vs.matchers)) if flat is not None else None
             if sel is not None:
                 got = _Flat(
-                    [tuple(x) for x in sel.labels],
+                    list(map(tuple, sel.labels)),
                     np.asarray(sel.t, dtype=np.int64),
                     np.asarray(sel.v, dtype=np.float64),
                     np.asarray(sel.offsets, dtype=np.int64),
@@ -391,18 +393,22 @@ def search_windows_many(
         return [np.broadcast_to(offsets[:-1, None], (nseries, steps)).copy() for _ in queries]
     rows = [np.asarray(x) for x in queries]
     shared = all(x.ndim == 2 and x.shape[0] == 1 and x.shape[1] == steps for x in rows)
-    if shared and 2 * t.size <= 3 * nseries * steps and all(not (np.diff(x[0]) < 0).any() for x in rows):
-        # The same ascending query times for every series and not many more samples than queries
-        # (where this beats a binary search per query): count, per series and query, the samples
-        # before it (each sample counts from the first query it precedes) with one bincount.
-        sid_steps = np.repeat(np.arange(nseries, dtype=np.int64) * (steps + 1), np.diff(offsets))
-        out = []
-        for x in rows:
-            first = np.searchsorted(x[0], t, side="left" if side == "right" else "right")
-            hist = np.bincount(sid_steps + first, minlength=nseries * (steps + 1))
-            counts = np.cumsum(hist.reshape(nseries, steps + 1)[:, :steps], axis=1)
-            out.append(counts + offsets[:-1, None])
-        return out
+    if shared:
+        # One pass over the distinct query times of all arrays (a window's left edges are mostly
+        # the right edges of earlier steps).
+        union = (
+            rows[0][0] if steps == 1 and len(rows) == 1 else np.unique(np.concatenate([x[0] for x in rows]))
+        )
+        if len(union) == 1:
+            # One query time (an instant query): each series' samples after it are a suffix, so
+            # the answer is the series' first such sample (or its end).
+            after = np.flatnonzero(t > union[0] if side == "right" else t >= union[0])
+            first = np.append(after, t.size)[np.searchsorted(after, offsets[:-1])]
+            found = np.minimum(first, offsets[1:])[:, None]
+            return [found if steps == 1 else np.broadcast_to(found, (nseries, steps)) for _ in rows]
+        if 2 * t.size <= 3 * nseries * len(union):
+            counts = _count_before(t, offsets, union, side)
+            return [_columns(counts, np.searchsorted(union, x[0])) for x in rows]
     tmin, tmax = int(t.min()), int(t.max())
     width = tmax - tmin + 3
     if width * nseries < (1 << 62):
@@ -421,6 +427,53 @@ def search_windows_many(
             out[i] = a + np.searchsorted(t[a:b], x[i], side=side)  # type: ignore[call-overload]
         outs.append(out)
     return outs
+
+
+def _count_before(t: np.ndarray, offsets: np.ndarray, queries: np.ndarray, side: str) -> np.ndarray:
+    """Global ``searchsorted(t_i, q)`` for every series i and ascending query time q (series x
+    queries), counting with one bincount: each sample counts from the first query it precedes.
+
+    Beats a binary search per query when there are not many more samples than queries.
+    """
+    nseries, width = len(offsets) - 1, len(queries) + 1
+    sid = _first_query(t, queries, side)
+    sid += np.repeat(np.arange(0, nseries * width, width, dtype=np.int64), np.diff(offsets))
+    hist = np.bincount(sid, minlength=nseries * width).reshape(nseries, width)
+    hist[:, 0] += offsets[:-1]
+    return np.cumsum(hist[:, :-1], axis=1)
+
+
+_SAFE_TS = 1 << 61  # timestamps and steps below this cannot overflow int64 in _first_query
+
+
+def _first_query(t: np.ndarray, queries: np.ndarray, side: str) -> np.ndarray:
+    """Per sample, the index of the first of the ascending ``queries`` whose window it falls in:
+    the number of queries ``< t`` (``side="right"``: the sample is at or before the query) or
+    ``<= t`` (``side="left"``). Arithmetic instead of a binary search on an evenly spaced grid."""
+    m = len(queries)
+    q0 = int(queries[0])
+    step = int(queries[1]) - q0 if m > 1 else 0
+    even = m > 1 and step > 0 and bool((np.diff(queries) == step).all())
+    if (
+        even
+        and t.size
+        and max(abs(q0), abs(int(queries[-1])), step) < _SAFE_TS
+        and int(t.min()) > -_SAFE_TS
+        and int(t.max()) < _SAFE_TS
+    ):
+        # #{k: q0 + k*step < t} = ceil((t - q0) / step); #{k: q0 + k*step <= t} = floor(...) + 1.
+        k = t - (q0 - (step - 1 if side == "right" else step))
+        k //= step
+        np.clip(k, 0, m, out=k)
+        return k
+    return np.searchsorted(queries, t, side="left" if side == "right" else "right")
+
+
+def _columns(matrix: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[:, cols]``, as a view when ``cols`` are consecutive."""
+    if len(cols) and (np.diff(cols) == 1).all():
+        return matrix[:, int(cols[0]) : int(cols[-1]) + 1]
+    return matrix[:, cols]
 
 
 def merge_same_labels(block: VecBlock) -> VecBlock:
@@ -474,6 +527,15 @@ def _binop_pos(expr: BinaryExpr) -> PositionRange:
     return PositionRange(_pos(expr.lhs).start, _pos(expr.rhs).end)
 
 
+def _metric_names(labels: list[Labels]) -> list[str]:
+    """The distinct metric names ("" for none) of label sets, in order of first appearance."""
+    return list(
+        dict.fromkeys(
+            x[0][1] if x and x[0][0] == METRIC_NAME else dict(x).get(METRIC_NAME, "") for x in labels
+        )
+    )
+
+
 def _unwrap(expr: Expr) -> Expr:
     while isinstance(expr, ParenExpr | StepInvariantExpr):
         expr = expr.expr
@@ -495,6 +557,7 @@ class Evaluator:
         n = 1 if interval <= 0 or end <= start else (end - start) // interval + 1
         self.ts = start + np.arange(n, dtype=np.int64) * max(interval, 1)
         self.steps = n
+        self.last = start + (n - 1) * max(interval, 1)
 
     # -- names ------------------------------------------------------------------------------
 
@@ -502,8 +565,9 @@ class Evaluator:
         """Drop the metric name (delayed: only mark the rows)."""
         if self.q.delayed:
             return VecBlock(block.labels, block.values, block.present, np.ones(len(block), dtype=bool))
-        labels = [drop_metadata(x) for x in block.labels]
-        out = VecBlock(labels, block.values, block.present, np.zeros(len(block), dtype=bool))
+        out = VecBlock(
+            drop_metadata_all(block.labels), block.values, block.present, np.zeros(len(block), dtype=bool)
+        )
         return merge_same_labels(out)
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -576,12 +640,19 @@ class Evaluator:
             return np.full(self.steps, at - offset, dtype=np.int64)
         return self.ts - offset
 
+    def _ref_bounds(self, at: int | None, offset: int) -> tuple[int, int]:
+        """``(min, max)`` of :meth:`_refs` (the steps ascend), without reducing the array."""
+        if at is not None:
+            return at - offset, at - offset
+        return self.start - offset, self.last - offset
+
     def eval_vector_selector(self, vs: VectorSelector) -> VecBlock:
         if vs.smoothed:
             return self.eval_smoothed_selector(vs)
         refs = self._refs(vs.timestamp_ms, vs.offset_ms)
+        rmin, rmax = self._ref_bounds(vs.timestamp_ms, vs.offset_ms)
         lookback = self.q.lookback_ms
-        sel = self.q.select(vs, int(refs.min()) - lookback + 1, int(refs.max()))
+        sel = self.q.select(vs, rmin - lookback + 1, rmax)
         if not sel.labels:
             return VecBlock.empty(self.steps)
         t, v, offsets = sel.t, sel.v, sel.offsets
@@ -619,19 +690,18 @@ class Evaluator:
     ) -> RangeBlock:
         lo, hi = search_windows_many(t, offsets, [(refs - range_ms)[None, :], refs[None, :]], "right")
         if len(labels):
-            self.q.check_samples(int((hi - lo).sum(axis=0).max()))
+            self.q.check_samples(int((hi.sum(axis=0) - lo.sum(axis=0)).max()))
         return RangeBlock(labels, t, v, offsets, lo, hi, refs, range_ms, drop)
 
     def eval_matrix_selector(self, ms: MatrixSelector) -> RangeBlock:
         vs = ms.vector_selector
         assert isinstance(vs, VectorSelector)
         refs = self._refs(vs.timestamp_ms, vs.offset_ms)
+        rmin, rmax = self._ref_bounds(vs.timestamp_ms, vs.offset_ms)
         lookback = self.q.lookback_ms
         before = lookback if (vs.anchored or vs.smoothed) else 0
         after = lookback if vs.smoothed else 0
-        flat = _without_stale(
-            self.q.select(vs, int(refs.min()) - ms.range_ms - before + 1, int(refs.max()) + after)
-        )
+        flat = _without_stale(self.q.select(vs, rmin - ms.range_ms - before + 1, rmax + after))
         t, offsets = flat.t, flat.offsets
         rb = self._range_block(
             list(flat.labels), t, flat.v, offsets, refs, ms.range_ms, np.zeros(len(flat.labels), dtype=bool)
@@ -987,8 +1057,7 @@ class Evaluator:
             raise ExecutionError(f"unknown function {name}")
         if name in ("rate", "increase") and len(rb.labels):
             has = pres.any(axis=1)
-            for i in np.nonzero(has)[0].tolist():
-                metric = dict(rb.labels[i]).get(METRIC_NAME, "")
+            for metric in _metric_names([rb.labels[i] for i in np.flatnonzero(has).tolist()]):
                 if metric and not metric.endswith(_COUNTER_SUFFIXES):
                     self.q.annos.info(
                         "PromQL info: metric might not be a counter, name does not end in "
@@ -1210,6 +1279,41 @@ class QueryGate:
     def release(self) -> None:
         self._slots.release()
 
+    def has_free_slot(self) -> bool:
+        """Whether a query could start now without waiting (a hint: others may take it first)."""
+        if self._slots.acquire(blocking=False):
+            self._slots.release()
+            return True
+        return False
+
+
+class _ParseCache:
+    """A bounded LRU of parsed trees by (text, parser features), shared by all engines (the API
+    makes an engine per request with a custom timeout). Sharing is safe because trees are frozen
+    dataclasses that nothing mutates: preprocessing and evaluation build new nodes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._trees: OrderedDict[tuple[str, frozenset[str]], Expr] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str, features: frozenset[str]) -> Expr | None:
+        key = (text, features)
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+        return tree
+
+    def put(self, text: str, features: frozenset[str], tree: Expr) -> None:
+        with self._lock:
+            self._trees[(text, features)] = tree
+            while len(self._trees) > self.size:
+                self._trees.popitem(last=False)
+
+
+_PARSE_CACHE = _ParseCache(_PARSED_TEXTS)
+
 
 class Engine:
     """Evaluates PromQL queries against a :class:`Queryable`.
@@ -1242,15 +1346,22 @@ class Engine:
         # still gets annotation positions (keyed by identity; the tree is held to keep its id).
         self._texts: OrderedDict[int, tuple[Expr, str]] = OrderedDict()
         self._texts_lock = threading.Lock()
+        self._parse_features = DEFAULT_FEATURES | self.features
 
     def parse(self, text: str) -> Expr:
-        """Parse with the engine's features; the text is remembered for the tree's annotations."""
-        try:
-            tree = parse_expr(text, features=DEFAULT_FEATURES | self.features)
-        except ParseError as exc:
-            raise BadDataError(str(exc)) from None
+        """Parse with the engine's features (cached, see :class:`_ParseCache`); the text is
+        remembered for the tree's annotations."""
+        features = self._parse_features
+        tree = _PARSE_CACHE.get(text, features)
+        if tree is None:
+            try:
+                tree = parse_expr(text, features=features)
+            except ParseError as exc:
+                raise BadDataError(str(exc)) from None
+            _PARSE_CACHE.put(text, features, tree)
         with self._texts_lock:
             self._texts[id(tree)] = (tree, text)
+            self._texts.move_to_end(id(tree))  # a cached tree is the newest again
             while len(self._texts) > _REMEMBERED_TEXTS:
                 self._texts.popitem(last=False)
         return tree
@@ -1385,13 +1496,12 @@ class Engine:
         assert isinstance(val, VecBlock)
         block = self._cleanup(val, delayed)
         if not is_range:
-            rows = range(len(block))
-            samples = [
-                Sample(block.labels[i], ev.start, float(block.values[i, 0]))
-                for i in rows
-                if block.present[i, 0]
-            ]
-            return Vector(samples)
+            at = ev.start
+            vals = block.values[:, 0].tolist()
+            pres = block.present[:, 0].tolist()
+            return Vector(
+                [Sample(lbls, at, v) for lbls, v, p in zip(block.labels, vals, pres, strict=True) if p]
+            )
         series = []
         for i in range(len(block)):
             p = block.present[i]

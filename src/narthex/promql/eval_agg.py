@@ -32,14 +32,17 @@ def assign_groups(
     labels: list[Labels], grouping: tuple[str, ...], without: bool
 ) -> tuple[np.ndarray, list[Labels]]:
     """Group id per series (in order of first appearance) and each group's labels."""
+    if without:
+        drop = frozenset(grouping) | {METRIC_NAME}
+        keys = [tuple([p for p in lbls if p[0] not in drop]) for lbls in labels]
+    elif grouping:
+        keep = frozenset(grouping)
+        keys = [tuple([p for p in lbls if p[0] in keep]) for lbls in labels]
+    else:
+        keys = [()] * len(labels)
     ids: dict[Labels, int] = {}
-    out = np.empty(len(labels), dtype=np.int64)
-    for i, lbls in enumerate(labels):
-        key = grouping_labels(lbls, grouping, without)
-        gid = ids.get(key)
-        if gid is None:
-            gid = ids[key] = len(ids)
-        out[i] = gid
+    setdefault = ids.setdefault
+    out = np.array([setdefault(key, len(ids)) for key in keys], dtype=np.int64)
     return out, list(ids)
 
 
@@ -60,6 +63,13 @@ def _group_drop(block: VecBlock, gids: np.ndarray, ngroups: int) -> np.ndarray:
     return drop
 
 
+def _group_any(mask: np.ndarray, starts: np.ndarray, group_of_start: np.ndarray, ngroups: int) -> np.ndarray:
+    """Per group (rows ``starts[i]:starts[i+1]`` of ``mask``) and step: whether any row is set."""
+    out = np.zeros((ngroups, mask.shape[1]), dtype=bool)
+    out[group_of_start] = np.logical_or.reduceat(mask, starts, axis=0)
+    return out
+
+
 def simple_aggregate(
     op: str, block: VecBlock, gids: np.ndarray, ngroups: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -77,10 +87,10 @@ def simple_aggregate(
 
     def reduce(ufunc: np.ufunc, arr: np.ndarray, fill: float) -> np.ndarray:
         out = np.full((ngroups, steps), fill)
-        out[group_of_start] = ufunc.reduceat(arr, starts, axis=0)
+        out[group_of_start] = ufunc.reduceat(arr, starts, axis=0, dtype=np.float64)
         return out
 
-    count = reduce(np.add, sp.astype(np.float64), 0.0)
+    count = reduce(np.add, sp, 0.0)
     present = count > 0
     if op == "count":
         return count, present
@@ -92,10 +102,13 @@ def simple_aggregate(
         return reduce(np.fmax if op == "max" else np.fmin, masked, np.nan), present
     if op in ("sum", "avg"):
         with np.errstate(invalid="ignore", over="ignore"):
-            plain = reduce(np.add, np.where(sp, sv, 0.0), 0.0)
-            absum = reduce(np.add, np.where(sp, np.abs(sv), 0.0), 0.0)
-            frac = reduce(np.add, (sp & (sv != np.floor(sv))).astype(np.float64), 0.0)
-            exact = (frac == 0) & (absum < 2.0**53)
+            # sv is a copy: zero the absent samples in place (then |x| and x != floor(x) of the
+            # masked values are those of the present samples, and 0 / False elsewhere).
+            np.copyto(sv, 0.0, where=~sp)
+            plain = reduce(np.add, sv, 0.0)
+            absum = reduce(np.add, np.abs(sv), 0.0)
+            whole = ~_group_any(sv != np.floor(sv), starts, group_of_start, ngroups)
+            exact = whole & (absum < 2.0**53)
             ok = np.isfinite(absum) & (exact | (count * 2.3e-16 * absum <= 1e-12 * np.abs(plain)))
             ok |= count <= 1
             fast = plain if op == "sum" else plain / np.maximum(count, 1)

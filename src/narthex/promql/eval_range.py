@@ -459,55 +459,138 @@ def resets(rb: RangeBlock) -> tuple[np.ndarray, np.ndarray]:
     return _masked(_cum_window(dropped.astype(np.float64), rb.lo, rb.hi), n > 0)
 
 
+# Window statistics over (series x steps) run in blocks of rows of about this many windows, so that
+# the temporaries stay in the CPU cache.
+_CHUNK_WINDOWS = 16384
+
+
+def row_chunks(rows: int, steps: int) -> list[slice]:
+    """Slices of rows covering ``rows`` with about :data:`_CHUNK_WINDOWS` windows each."""
+    per = max(1, _CHUNK_WINDOWS // max(steps, 1))
+    return [slice(r, min(r + per, rows)) for r in range(0, rows, per)] or [slice(0, 0)]
+
+
+class _Resets:
+    """Counter resets of a flattened sample array: the sample positions and a cumulative sum of the
+    values before them, for per-window correction sums.
+
+    The same cumulative sum as :func:`_cum_window` over the (sparse) reset positions only: adding
+    the zeros in between changes no partial sum unless one is -0.0, where the dense sum is kept.
+    """
+
+    def __init__(self, rb: RangeBlock, st_resets: np.ndarray | None) -> None:
+        v = rb.v
+        dropped = np.zeros(v.size, dtype=bool)
+        if v.size > 1:
+            np.less(v[1:], v[:-1], out=dropped[1:])
+        starts = rb.offsets[:-1]
+        dropped[starts[starts < v.size]] = False
+        if st_resets is not None:
+            dropped |= st_resets
+        self.idx = np.flatnonzero(dropped)
+        corr = v[self.idx - 1]
+        self.dense: np.ndarray | None = None
+        if ((corr == 0) & np.signbit(corr)).any():
+            flags = np.zeros(v.size)
+            flags[self.idx] = corr
+            self.dense = np.concatenate(([0.0], np.cumsum(flags)))
+        self.cs = np.concatenate(([0.0], np.cumsum(corr)))
+
+    def __bool__(self) -> bool:
+        return bool(self.idx.size)
+
+    def window_sums(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Per window: the sum of the values before the resets at positions ``lo < i < hi``."""
+        a = np.minimum(lo + 1, hi)
+        if self.dense is not None:
+            return self.dense[hi] - self.dense[a]
+        return self.cs[np.searchsorted(self.idx, hi)] - self.cs[np.searchsorted(self.idx, a)]
+
+
 def extrapolated_rate(rb: RangeBlock, is_counter: bool, is_rate: bool) -> tuple[np.ndarray, np.ndarray]:
     """delta/rate/increase with Prometheus's extrapolation to the window edges.
 
     With start timestamps, a counter whose first sample started inside the window is assumed to have
-    been zero at its start time instead of being extrapolated to the left.
+    been zero at its start time instead of being extrapolated to the left. Runs over blocks of rows.
     """
-    n = rb.hi - rb.lo
-    first = rb.lo
-    last = np.maximum(rb.hi - 1, 0)
-    fv = _take(rb.v, first)
-    lv = _take(rb.v, last)
-    ft = _take(rb.t, first)
-    lt = _take(rb.t, last)
+    shape = rb.lo.shape
+    if rb.v.size == 0:
+        return np.zeros(shape), np.zeros(shape, dtype=bool)
     st_flags = _st_flags(rb) if is_counter else None
+    resets = _Resets(rb, st_flags[0] if st_flags is not None else None) if is_counter else None
+    st = rb.st if st_flags is not None else None
+    values = np.empty(shape)
+    present = np.empty(shape, dtype=bool)
+    for rows in row_chunks(shape[0], shape[1]):
+        values[rows], present[rows] = _rate_block(
+            rb, rb.lo[rows], rb.hi[rows], resets, st, is_counter, is_rate
+        )
+    return values, present
+
+
+def _rate_block(
+    rb: RangeBlock,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    resets: _Resets | None,
+    st: np.ndarray | None,
+    is_counter: bool,
+    is_rate: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`extrapolated_rate` for the windows ``lo:hi`` of some rows (``rb.v`` is not empty).
+
+    Timestamps are exact integers in float64, so their differences are exact either way; windows
+    that are not present hold garbage until the final masking.
+    """
+    last = hi - 1
+    fv = rb.v.take(lo, mode="clip")
+    lv = rb.v.take(last, mode="clip")
+    ft = rb.t.take(lo, mode="clip")
+    lt = rb.t.take(last, mode="clip")
+    ref = rb.ref[None, :]
+    range_start = ref - rb.range_ms
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         result = lv - fv
         if is_counter:
-            prev, has_prev = _pair_flags(rb)
-            dropped = has_prev & (rb.v < prev)
-            if st_flags is not None:
-                dropped |= st_flags[0]
-            corr = np.where(dropped, prev, 0.0)
-            result = result + _cum_window(corr, rb.lo, rb.hi)
-        ref = rb.ref[None, :].astype(np.float64)
-        range_start = ref - rb.range_ms
+            # Adding a zero correction still turns -0.0 into 0.0, as the dense sum did.
+            result += resets.window_sums(lo, hi) if resets else 0.0
         to_start = (ft - range_start) / 1000.0
         to_end = (ref - lt) / 1000.0
         sampled = (lt - ft) / 1000.0
-        avg = np.where(n > 1, sampled / np.maximum(n - 1, 1), 0.0)
+        # Only windows with two samples (or a start timestamp and one sample, where the average
+        # is 0/1) are present, so the average needs no n > 1 mask.
+        gaps = last - lo  # samples in the window - 1
+        present = gaps >= 1
+        any_sample = gaps >= 0 if st is not None else None
+        np.maximum(gaps, 1, out=gaps)
+        avg = sampled / gaps
         threshold = avg * 1.1
-        use_st = np.zeros(n.shape, dtype=bool)
-        if st_flags is not None and rb.st is not None:
-            st0 = _take(rb.st, first)
-            use_st = (n >= 1) & (st0 != 0) & (st0 > range_start) & (st0 < ft)
-        to_start = np.where(to_start >= threshold, avg / 2, to_start)
+        avg /= 2
+        np.copyto(to_start, avg, where=to_start >= threshold)
+        use_st = None
+        if st is not None:
+            st0 = st.take(lo, mode="clip")
+            use_st = any_sample & (st0 != 0) & (st0 > range_start) & (st0 < ft)
         if is_counter:
-            to_zero = np.where((result > 0) & (fv >= 0), sampled * (fv / result), to_start)
-            to_start = np.minimum(to_start, to_zero)
-        if use_st.any():
-            assert rb.st is not None
-            to_start = np.where(use_st, 0.0, to_start)
-            sampled = np.where(use_st, (lt - _take(rb.st, first)) / 1000.0, sampled)
+            to_zero = fv / result
+            to_zero *= sampled
+            np.minimum(to_start, to_zero, out=to_start, where=(result > 0) & (fv >= 0))
+        if use_st is not None and use_st.any():
+            to_start[use_st] = 0.0
+            sampled = np.where(use_st, (lt - st.take(lo, mode="clip")) / 1000.0, sampled)  # type: ignore[union-attr]
             result = np.where(use_st, result + fv, result)
-        to_end = np.where(to_end >= threshold, avg / 2, to_end)
-        factor = np.where(sampled != 0, (sampled + to_start + to_end) / sampled, 1.0)
+        np.copyto(to_end, avg, where=to_end >= threshold)
+        factor = sampled + to_start
+        factor += to_end
+        factor /= sampled
+        np.copyto(factor, 1.0, where=sampled == 0)
         if is_rate:
-            factor = factor / (rb.range_ms / 1000.0)
-        result = result * factor
-    return _masked(result, (n >= 2) | use_st)
+            factor /= rb.range_ms / 1000.0
+        result *= factor
+    if use_st is not None:
+        present |= use_st
+    result[~present] = 0.0
+    return result, present
 
 
 def instant_value(rb: RangeBlock, is_rate: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,18 @@ def drop_metadata(labels: Labels) -> Labels:
     return tuple([p for p in labels if p[0] not in METADATA_LABELS])
 
 
+def drop_metadata_all(labels: list[Labels]) -> list[Labels]:
+    """:func:`drop_metadata` of every label set; a sorted set that starts with ``__name__`` and
+    has no other metadata label (the next name sorts after ``__unit__``) just loses its head."""
+    meta = METADATA_LABELS
+    return [
+        x[1:]
+        if x and x[0][0] == METRIC_NAME and (len(x) == 1 or x[1][0] > "__unit__")
+        else tuple([p for p in x if p[0] not in meta])
+        for x in labels
+    ]
+
+
 def labels_string(labels: Labels) -> str:
     """Prometheus's ``labels.Labels.String()`` as its error messages use it: ``{__name__="x", a="b"}``."""
     from narthex.model.labels import is_valid_legacy_label_name
