@@ -16,7 +16,9 @@ Queries: ``cheap`` is the instant query ``up`` (one series per target); ``medium
 
 Knobs: ``BENCH_API_TARGETS`` (100), ``BENCH_API_CLIENTS`` (32), ``BENCH_API_SECONDS`` (20),
 ``BENCH_API_REQUESTS`` (20000), ``BENCH_API_ROUNDS`` (1), ``BENCH_API_PROFILE=1`` also samples
-``narthex serve`` with py-spy (if installed in the venv) under each load and prints what dominates.
+``narthex serve`` with py-spy (if installed in the venv) under each load and prints what dominates;
+``BENCH_API_NARTHEX_FLAGS`` adds flags to ``narthex serve`` (e.g.
+``--storage.tsdb.decoded-chunks-cache-size=0B`` to measure without the decoded-chunk cache).
 """
 
 from __future__ import annotations
@@ -296,7 +298,8 @@ def main() -> int:
         prom_port, nx_port = free_port(), free_port()
         common = [f"--config.file={config}", "--storage.tsdb.retention.time=100y"]
         prom_cmd = [prometheus, *common, f"--storage.tsdb.path={prom_dir}"]
-        nx_cmd = [PYTHON, "-m", "narthex", "serve", *common, f"--storage.tsdb.path={nx_dir}"]
+        extra = os.environ.get("BENCH_API_NARTHEX_FLAGS", "").split()
+        nx_cmd = [PYTHON, "-m", "narthex", "serve", *common, f"--storage.tsdb.path={nx_dir}", *extra]
         procs = []
         try:
             prom = start(

@@ -97,3 +97,28 @@ def test_regex_evaluated_once_per_value(open_test_db):
     m = Counting(RE, "i", "[0-3]")
     assert len(db.querier(0, 10).select([m])) == 400
     assert sorted(calls) == sorted(["", *[str(k) for k in range(7)]])
+
+
+@pytest.mark.parametrize("where", ["head", "block", "both"])
+def test_series_labels_filters_by_time_without_reading_samples(open_test_db, where):
+    db = open_test_db(block_range_ms=60_000)
+    early, late = lbl("m", i="early"), lbl("m", i="late")
+    fill(db, [early], 0, 50_000, 10_000)
+    fill(db, [late], 200_000, 250_000, 10_000)
+    if where != "head":
+        fill(db, [lbl("other")], 400_000, 400_001, 1)  # moves the head on so that blocks are cut
+        db.compact()
+        assert db.blocks
+    if where == "both":
+        fill(db, [late], 400_000, 410_000, 10_000)
+    q = db.querier
+    m = [Matcher(EQ, "__name__", "m")]
+    assert q(0, 100_000).series_labels(m) == [early]
+    assert q(150_000, 300_000).series_labels(m) == [late]
+    assert q(0, 500_000).series_labels(m) == [early, late]
+    assert q(60_000, 190_000).series_labels(m) == []
+    # The same series as a full select over the whole range, where chunks and samples agree.
+    assert q(0, 500_000).series_labels(m) == [s.labels for s in q(0, 500_000).select(m)]
+    db.delete(0, 100_000, m)
+    assert q(0, 500_000).series_labels(m) == [late]
+    assert q(0, 100_000).series_labels(m) == []

@@ -14,11 +14,14 @@ from aiohttp.web_response import ContentCoding
 from narthex.util.log import get_logger
 from narthex.web.api.jsonout import error_body, success_body
 from narthex.web.api.params import ApiError, Form, read_form
+from narthex.web.api.runner import QueryRunner
 
 log = get_logger("web")
 
 CONTENT_TYPE_JSON = "application/json"
 MAX_ANNOTATIONS = 10
+# Bodies up to this size are compressed on the loop: a thread hand-off costs more than zlib does.
+COMPRESS_INLINE_BYTES = 256 * 1024
 
 
 @dataclass
@@ -45,6 +48,7 @@ class ApiDeps:
     listen_address: str = "0.0.0.0:9090"
     lookback_delta_ms: int = 300_000
     enable_admin: bool = False
+    runner: QueryRunner = field(default_factory=QueryRunner)
 
 
 @dataclass
@@ -70,7 +74,12 @@ def _capped(items: list[str], kind: str) -> list[str]:
 
 def json_response(request: web.Request, status: int, body: bytes) -> web.Response:
     """A JSON response, gzip- or deflate-compressed when the client accepts it."""
-    response = web.Response(status=status, body=body, headers={"Content-Type": CONTENT_TYPE_JSON})
+    response = web.Response(
+        status=status,
+        body=body,
+        headers={"Content-Type": CONTENT_TYPE_JSON},
+        zlib_executor_size=COMPRESS_INLINE_BYTES,
+    )
     compress(request, response)
     return response
 

@@ -9,6 +9,7 @@ distinct timestamp is formatted once.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from narthex.model.labels import Labels
 from narthex.util.gofmt import format_float as go_format_float
 
 _REPLACE = "narthex-json-fffd"
+LABELS_JSON_CACHE = 65_536  # label sets whose JSON text is kept
 
 
 def _replacement(error: UnicodeError) -> tuple[bytes, int]:
@@ -155,7 +157,21 @@ def format_points(ms: np.ndarray, values: np.ndarray) -> list[str]:
 
 
 def labels_json(labels: Labels) -> str:
-    """A label set as a JSON object in label order (``marshalLabelsJSON``: no HTML escaping)."""
+    """A label set as a JSON object in label order (``marshalLabelsJSON``: no HTML escaping).
+
+    The texts of recently written label sets are kept: dashboards ask for the same series again.
+    """
+    if type(labels) is tuple:
+        return _cached_labels_json(labels)
+    return _labels_json(labels)
+
+
+@functools.lru_cache(maxsize=LABELS_JSON_CACHE)
+def _cached_labels_json(labels: Labels) -> str:
+    return _labels_json(labels)
+
+
+def _labels_json(labels: Labels) -> str:
     if not labels:
         return "{}"
     if _PLAIN.fullmatch("".join([k + v for k, v in labels])):  # nothing to escape: one check

@@ -100,7 +100,7 @@ def _series(db: Any, start: int, end: int, sets: list[list[Matcher]], limit: int
     querier = db.querier(start, end)
     found: set[Labels] = set()
     for matchers in sets:
-        found.update(tuple(s.labels) for s in querier.select(matchers))
+        found.update(querier.series_labels(matchers))
     ordered = sorted(found)
     return ordered[: limit + 1] if limit > 0 else ordered
 

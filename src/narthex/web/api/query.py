@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from narthex.promql.parser import DEFAULT_FEATURES, parse_expr
 from narthex.promql.printer import format_expr
 from narthex.promql.serialize import translate_ast
 from narthex.promql.value import BadDataError, Matrix, PromQLError, Result, Scalar, String, Vector
-from narthex.web.api.core import ApiDeps, ApiResult, log, require_db, run_blocking
+from narthex.web.api.core import ApiDeps, ApiResult, log, require_db
 from narthex.web.api.jsonout import RawJSON, matrix_json, scalar_json, string_json, vector_json
 from narthex.web.api.params import (
     INT64_MAX,
@@ -39,7 +37,6 @@ from narthex.web.api.querystats import CountingStorage, render_stats, result_sam
 MAX_POINTS_PER_SERIES = 11000
 TRUNCATED = "results truncated due to limit"
 _STATS_VALUES = ("", "true", "all")
-CLIENT_CHECK_S = 0.2
 
 
 @dataclass
@@ -95,10 +92,20 @@ def _parse(engine: Any, text: str) -> Expr:
         raise invalid_param("query", str(exc)) from None
 
 
-def _execute(run: Any, *args: Any) -> Result:
-    """Run the engine, mapping its typed errors to API errors."""
+async def _evaluate(
+    request: web.Request, deps: ApiDeps, engine: Any, shape: tuple, run: Callable[..., Result]
+) -> Result:
+    """Run the engine (inline when known to be cheap, else in a thread; see :mod:`runner`), mapping
+    its typed errors to API errors. A client that goes away cancels a query running in a thread."""
+
+    def client_gone() -> bool:
+        transport = request.transport
+        return transport is None or transport.is_closing()
+
+    gate = engine.gate
+    slot_free = gate.has_free_slot if gate is not None else (lambda: True)
     try:
-        return run(*args)
+        return await deps.runner.run(shape, run, client_gone, slot_free)
     except BadDataError as exc:
         raise invalid_param("query", str(exc)) from None
     except PromQLError as exc:
@@ -129,22 +136,6 @@ def _truncate(value: Matrix | Vector | Scalar | String, limit: int) -> tuple[Any
     return value, False
 
 
-async def _evaluate(request: web.Request, run: Callable[..., Result]) -> Result:
-    """Run the engine in a thread; cancel it when the client goes away or the handler is cancelled."""
-    cancel = threading.Event()
-    task = asyncio.ensure_future(run_blocking(_execute, functools.partial(run, cancel=cancel)))
-    try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=CLIENT_CHECK_S)
-            transport = request.transport
-            if not task.done() and (transport is None or transport.is_closing()):
-                cancel.set()
-    except asyncio.CancelledError:
-        cancel.set()
-        raise
-    return task.result()
-
-
 async def _run_query(
     request: web.Request, deps: ApiDeps, form: Form, opts: _QueryOpts, method: str, times: tuple[int, ...]
 ) -> ApiResult:
@@ -155,7 +146,9 @@ async def _run_query(
     storage: Any = CountingStorage(db) if opts.stats else db
     prepared = time.perf_counter()
     queued = time.perf_counter()  # the engine's gate queues the query (--query.max-concurrency)
-    result = await _evaluate(request, functools.partial(getattr(engine, method), storage, expr, *times))
+    shape = (method, form.get("query"), times[-1] - times[0], times[2] if len(times) > 2 else 0, opts.stats)
+    run = functools.partial(getattr(engine, method), storage, expr, *times)
+    result = await _evaluate(request, deps, engine, shape, run)
     done = time.perf_counter()
     value, truncated = _truncate(result.value, opts.limit)
     warnings = list(result.warnings)
