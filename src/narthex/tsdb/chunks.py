@@ -24,8 +24,24 @@ class ChunkCodec:
     """Reusable zstd contexts (not thread-safe: one codec per thread or under a lock)."""
 
     def __init__(self, level: int = 3) -> None:
-        self._cctx = zstandard.ZstdCompressor(level=level, write_content_size=False, write_checksum=False)
-        self._dctx = zstandard.ZstdDecompressor()
+        self._level = level
+        self._c: zstandard.ZstdCompressor | None = None
+        self._d: zstandard.ZstdDecompressor | None = None
+
+    @property
+    def _cctx(self) -> zstandard.ZstdCompressor:
+        """The compression context, made on first use (most codecs only ever decode, or nothing)."""
+        if self._c is None:
+            self._c = zstandard.ZstdCompressor(
+                level=self._level, write_content_size=False, write_checksum=False
+            )
+        return self._c
+
+    @property
+    def _dctx(self) -> zstandard.ZstdDecompressor:
+        if self._d is None:
+            self._d = zstandard.ZstdDecompressor()
+        return self._d
 
     def encode(self, t: np.ndarray, v: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> list[bytes]:
         """Compressed chunks for the sample runs ``t[starts[i]:starts[i]+counts[i]]`` (1..120 each)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -35,7 +37,19 @@ class WebMetrics:
             registry=registry,
         )
 
+        self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+
     def observe(self, handler: str, code: int, seconds: float, size: int) -> None:
-        self.requests.labels(handler, str(code)).inc()
-        self.duration.labels(handler).observe(seconds)
-        self.response_size.labels(handler).observe(size)
+        key = (handler, code)
+        children = self._children.get(key)
+        if children is None:  # the label lookups once per (handler, code)
+            children = (
+                self.requests.labels(handler, str(code)),
+                self.duration.labels(handler),
+                self.response_size.labels(handler),
+            )
+            self._children[key] = children
+        requests, duration, size_histogram = children
+        requests.inc()
+        duration.observe(seconds)
+        size_histogram.observe(size)

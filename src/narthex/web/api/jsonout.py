@@ -140,7 +140,10 @@ def format_floats(values: np.ndarray) -> list[str]:
 
 def format_timestamps(ms: np.ndarray) -> list[str]:
     """:func:`format_timestamp` over an int64 array (each distinct time formatted once)."""
-    distinct, where = np.unique(np.asarray(ms, dtype=np.int64), return_inverse=True)
+    ms = np.asarray(ms, dtype=np.int64)
+    if len(ms) and ms[0] == ms[-1] and (ms == ms[0]).all():  # a vector: one time for all
+        return [format_timestamp(int(ms[0]))] * len(ms)
+    distinct, where = np.unique(ms, return_inverse=True)
     texts = np.array([format_timestamp(t) for t in distinct.tolist()], dtype=object)
     return texts[where].tolist()
 

@@ -4,8 +4,9 @@ Python threads share one interpreter lock. Handing a query of a millisecond to a
 costs more than the query under concurrent load: the loop thread and the workers queue for the
 lock at every switch (measured: 2.5 ms per cheap query alone, 4.8 ms with six threads). So the
 runner remembers, per query shape (endpoint, text, range and step), the CPU time its last run took.
-A shape whose last run stayed under ``inline_cpu_s`` runs inline; the engine polls a budget at
-every node and, once ``abort_after_s`` is spent, gives up so that the query is rerun in a worker.
+A shape whose last run stayed under ``inline_cpu_s`` of CPU runs inline; the engine polls a budget
+at every node and, once ``abort_after_s`` of wall time is spent, gives up so that the query is rerun
+in a worker.
 Unknown or expensive shapes run in a worker thread, where a client that goes away cancels them.
 """
 
@@ -87,15 +88,15 @@ class QueryRunner:
 
     def _inline(self, shape: Hashable, func: Callable[..., Any]) -> Any:
         budget = _Budget(self.abort_after_s)
-        began = time.perf_counter()
+        began = time.thread_time()  # as in workers: time spent waiting for the lock is not the query's
         try:
             result = func(cancel=budget)
         except QueryCanceledError:
             if budget.is_set():
-                self._record(shape, time.perf_counter() - began)
+                self._record(shape, max(time.thread_time() - began, self.abort_after_s))
                 raise _OverBudget() from None
             raise
-        self._record(shape, time.perf_counter() - began)
+        self._record(shape, time.thread_time() - began)
         self.inline_runs += 1
         return result
 
