@@ -6,9 +6,10 @@ create-blocks-from openmetrics``; both servers start on 127.0.0.1. Each query is
 same series from both, then an aiohttp load generator (in this process) keeps ``BENCH_API_CLIENTS``
 requests in flight (32 by default; one connection each, keep-alive) until ``BENCH_API_REQUESTS``
 requests completed or ``BENCH_API_SECONDS`` passed, whichever comes first; requests in flight at the
-deadline are awaited and counted. Reported per server: completed requests per second and the p50 /
-p99 latency. The two servers are loaded one after the other, Prometheus first, ``BENCH_API_ROUNDS``
-times (best round kept).
+deadline are awaited and counted. Reported per server: completed requests per second, the p50 /
+p99 latency, and the server's CPU time per request (utime + stime of all its threads over the run:
+less sensitive to other load on the machine than requests per second). The two servers are loaded
+one after the other, Prometheus first, ``BENCH_API_ROUNDS`` times (best round kept).
 
 Queries: ``cheap`` is the instant query ``up`` (one series per target); ``medium`` is
 ``sum by (job) (rate(http_request_duration_seconds_bucket[5m]))`` over the last hour at a 15 s step
@@ -42,6 +43,7 @@ from bench.common import (
     PYTHON,
     REPO,
     Row,
+    cpu_seconds,
     env_int,
     free_port,
     generate_openmetrics,
@@ -95,6 +97,11 @@ class LoadResult:
     errors: int
     seconds: float
     latencies: list[float]
+    cpu_s: float = 0.0  # CPU time the server used during the run (all its threads)
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s * 1000 / max(self.completed, 1)
 
     @property
     def rps(self) -> float:
@@ -135,10 +142,15 @@ async def _load(url: str, clients: int, max_requests: int, seconds: float) -> Lo
     return LoadResult(len(latencies), errors, elapsed, latencies)
 
 
-def load(url: str, clients: int, max_requests: int, seconds: float) -> LoadResult:
-    """Run one bounded load against ``url`` (a short warm-up first)."""
+def load(url: str, clients: int, max_requests: int, seconds: float, pid: int | None = None) -> LoadResult:
+    """Run one bounded load against ``url`` (a short warm-up first); with ``pid``, also the CPU
+    time that process used during the measured run."""
     asyncio.run(_load(url, min(clients, 4), 8, 5.0))
-    return asyncio.run(_load(url, clients, max_requests, seconds))
+    before = cpu_seconds(pid) if pid else 0.0
+    result = asyncio.run(_load(url, clients, max_requests, seconds))
+    if pid:
+        result.cpu_s = cpu_seconds(pid) - before
+    return result
 
 
 def _result(url: str) -> list[dict]:
@@ -319,8 +331,8 @@ def main() -> int:
                 n_series = _same_answer(query.url(prom_base), query.url(nx_base))
                 best: dict[str, LoadResult] = {}
                 for _ in range(rounds):
-                    for who, base in (("prometheus", prom_base), ("narthex", nx_base)):
-                        got = load(query.url(base), clients, max_requests, seconds)
+                    for who, base, pid in (("prometheus", prom_base, prom.pid), ("narthex", nx_base, nx.pid)):
+                        got = load(query.url(base), clients, max_requests, seconds, pid)
                         if got.errors:
                             raise RuntimeError(f"{who}: {got.errors} failed requests for {query.name}")
                         if who not in best or got.rps > best[who].rps:
@@ -336,6 +348,8 @@ def main() -> int:
                 rows.append(Row(f"{query.name} req/s", ours.rps, theirs.rps, "1/s", False, ">= 1.0"))
                 rows.append(Row(f"{query.name} p99", ours.quantile(0.99) * 1000,
                                 theirs.quantile(0.99) * 1000, "ms"))  # fmt: skip
+                rows.append(Row(f"{query.name} server CPU per request", ours.cpu_ms_per_request,
+                                theirs.cpu_ms_per_request, "ms"))  # fmt: skip
             print_table(f"HTTP API, {clients} concurrent clients, up to {seconds} s per run", rows)
             print(f"load average after the run: {os.getloadavg()}")
             if profile:

@@ -41,9 +41,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import PYTHON, Row, env_int, print_table, rss_bytes, start, stop, wait_http, which
+from bench.common import (
+    PYTHON,
+    Row,
+    cpu_seconds,
+    env_int,
+    print_table,
+    rss_bytes,
+    start,
+    stop,
+    wait_http,
+    which,
+)
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf")
 QUANTILES = ("0.5", "0.9", "0.99")
@@ -229,13 +239,6 @@ scrape_configs:
 
 
 # -- measuring ----------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def fetch_metrics(base: str) -> dict[str, list[tuple[str, float]]]:
