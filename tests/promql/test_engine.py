@@ -511,6 +511,19 @@ def test_queue_wait_counts_against_the_timeout(storage: MemoryStorage) -> None:
     assert len(second.instant_query(storage, "requests_total", 10 * MIN).value) == 2  # type: ignore[arg-type]
 
 
+def test_time_waiting_for_a_slot_is_reported(storage: MemoryStorage) -> None:
+    blocking = _BlockingStorage(storage)
+    eng = Engine(max_concurrency=1)
+    holder = threading.Thread(target=lambda: eng.instant_query(blocking, "requests_total", 10 * MIN))
+    holder.start()
+    assert blocking.entered.acquire(timeout=5)
+    threading.Timer(0.3, blocking.release.set).start()
+    waited = eng.instant_query(storage, "requests_total", 10 * MIN)
+    holder.join(5)
+    assert 0.2 < waited.queue_s < 5
+    assert eng.instant_query(storage, "requests_total", 10 * MIN).queue_s < 0.1
+
+
 def test_gate_is_released_after_errors(storage: MemoryStorage) -> None:
     eng = Engine(max_concurrency=1)
     with pytest.raises(ExecutionError):

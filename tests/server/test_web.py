@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 
@@ -96,3 +97,39 @@ def test_tls_config_builds_a_server_context(tmp_path):
     config = load_web_config(str(path))
     assert config.ssl_context is not None
     assert config.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_3
+
+
+async def _get(port: int, path: str = "/api/v1/hello") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    return reader, writer
+
+
+async def test_max_connections_holds_extra_connections_until_one_closes():
+    handler = make_handler(max_connections=2)
+    handler.set_state(ReadyState.READY)
+    await handler.start()
+    try:
+        port = handler.bound_ports[0]
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        reader, writer = await _get(port)
+        with pytest.raises(TimeoutError):  # over the limit: accepted, but not served
+            await asyncio.wait_for(reader.readline(), 0.5)
+        assert (handler.connections.active, handler.connections.waiting) == (2, 1)
+        # A client that gives up while waiting is noticed when its turn comes (as with a listener
+        # that stopped accepting: the kernel's queue holds it until then).
+        _, gone = await asyncio.open_connection("127.0.0.1", port)
+        gone.close()
+        held[0][1].close()  # a slot frees: the waiting request is answered
+        status = await asyncio.wait_for(reader.readline(), 5)
+        assert status.startswith(b"HTTP/1.1 200")
+        writer.close()
+        held[1][1].close()
+        for _ in range(50):
+            if handler.connections.active == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert (handler.connections.active, handler.connections.waiting) == (0, 0)
+    finally:
+        await handler.stop()

@@ -1422,11 +1422,15 @@ class Engine:
         deadline = time.monotonic() + self.timeout_s
         if self.gate is None:
             return self._exec(storage, prepared, text, start, end, step, is_range, deadline, cancel)
+        waited = time.perf_counter()
         self.gate.acquire(deadline, cancel)
+        waited = time.perf_counter() - waited
         try:
-            return self._exec(storage, prepared, text, start, end, step, is_range, deadline, cancel)
+            result = self._exec(storage, prepared, text, start, end, step, is_range, deadline, cancel)
         finally:
             self.gate.release()
+        result.queue_s = waited
+        return result
 
     def _exec(
         self,

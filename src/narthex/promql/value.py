@@ -184,6 +184,7 @@ class Result:
     value: Value
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
+    queue_s: float = 0.0  # time spent waiting for a slot of the engine's concurrency gate
 
     @property
     def type(self) -> str:

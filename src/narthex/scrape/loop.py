@@ -5,11 +5,21 @@ staleness markers for series that disappeared (or for every series of the last s
 failed), and the synthetic series ``up``, ``scrape_duration_seconds``, ``scrape_samples_scraped``,
 ``scrape_samples_post_metric_relabeling`` and ``scrape_series_added``. When a loop stops for good its
 series are marked stale after two more intervals, unless the target came back (``endOfRunStaleness``).
+
+Parsing, appending and committing a scrape normally run inline on the event loop: with the series
+texts cached that costs little, less than a hop to another thread. A scrape expected to be expensive
+(the target's cache is cold, its previous scrape added many series or took long, or its body grew a
+lot) runs that part in a worker thread instead, so that the other targets' scrapes and the HTTP API
+keep their timing while a target's series are created (at start-up every target's first scrape does
+that). The loop awaits the worker, so its cache and labeler are still used by one thread at a time;
+the TSDB appender is lock-protected and the self-metrics touched there are thread-safe.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +57,24 @@ REPORT_SERIES = (
 EXTRA_REPORT_SERIES = ("scrape_timeout_seconds", "scrape_sample_limit", "scrape_body_size_bytes")
 TIMESTAMP_TOLERANCE_S = 0.002
 SAMPLE_LIMIT_ERROR = "sample limit exceeded"
+# When a scrape's parse + append + commit leaves the event loop (see the module docstring).
+OFFLOAD_COLD_BODY_BYTES = 8192  # body of a target with an empty cache (about 90 series)
+OFFLOAD_SERIES_ADDED = 100  # series the previous scrape added
+OFFLOAD_INGEST_SECONDS = 0.005  # CPU time the previous scrape's ingest took
+OFFLOAD_BODY_GROWTH_BYTES = 8192  # body larger than the previous one by this much
+# One worker: the work holds the GIL, so more threads would not go faster, and every extra thread
+# competing for the GIL would shrink the event loop's share of it.
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def ingest_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The worker thread expensive scrapes are parsed and appended in (created on first use)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scrape-ingest")
+        return _executor
 
 
 def stale_values(n: int) -> np.ndarray:
@@ -138,6 +166,11 @@ class ScrapeLoop:
         self._stopped = asyncio.Event()
         self._next_tick = 0.0
         self.task: asyncio.Task[None] | None = None
+        # What the previous scrape's ingest cost, to decide where the next one runs.
+        self._last_series_added = 0
+        self._last_ingest_s = 0.0
+        self._last_body_len = 0
+        self.offloaded = 0  # scrapes ingested in the worker thread
 
     # Series resolution ------------------------------------------------------------------------------
     def _resolve(self, exposed: Labels) -> int | None:
@@ -266,6 +299,59 @@ class ScrapeLoop:
                 log.debug(
                     "Scrape failed", scrape_pool=self.target.scrape_pool, target=self.target.url, err=error
                 )
+        if self._offload(body):
+            (result, committed, error, duration), cancelled = await self._ingest_in_thread(
+                body, ctype, error, scrape_time, start, bytes_read
+            )
+        else:
+            result, committed, error, duration = self._ingest(
+                body, ctype, error, scrape_time, start, bytes_read
+            )
+            cancelled = False
+        self._account(committed.rejected, result)
+        self._maybe_flush(error is None)
+        self.target.report(scrape_time, duration, error)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _offload(self, body: bytes) -> bool:
+        """Whether this scrape's ingest is expected to be expensive enough for the worker thread."""
+        if not body:
+            return False
+        if not len(self.cache):
+            return len(body) >= OFFLOAD_COLD_BODY_BYTES
+        return (
+            self._last_series_added >= OFFLOAD_SERIES_ADDED
+            or self._last_ingest_s >= OFFLOAD_INGEST_SECONDS
+            or len(body) - self._last_body_len >= OFFLOAD_BODY_GROWTH_BYTES
+        )
+
+    async def _ingest_in_thread(self, *args: Any) -> tuple[tuple[ScrapeResult, Any, str | None, float], bool]:
+        """:meth:`_ingest` in the worker thread; also says whether this task was cancelled meanwhile.
+
+        Cancelled before the worker started it, the scrape is abandoned with nothing touched (as a
+        cancel during the fetch). Once started it cannot be interrupted: it is awaited to the end, so
+        that it is committed exactly once and nothing is written after the loop's task has finished.
+        """
+        job = ingest_executor().submit(self._ingest, *args)
+        waiter = asyncio.wrap_future(job)
+        try:
+            return await asyncio.shield(waiter), False
+        except asyncio.CancelledError:
+            if job.cancel():
+                raise
+        while True:
+            try:
+                return await asyncio.shield(waiter), True
+            except asyncio.CancelledError:
+                if waiter.done() and waiter.cancelled():
+                    raise
+
+    def _ingest(
+        self, body: bytes, ctype: str, error: str | None, scrape_time: float, start: float, bytes_read: int
+    ) -> tuple[ScrapeResult, Any, str | None, float]:
+        """Parse, append and commit one scrape (inline or in the worker thread)."""
+        cpu0 = time.thread_time()
         app = self.db().appender()
         self._app = app
         try:
@@ -291,9 +377,11 @@ class ScrapeLoop:
             raise
         finally:
             self._app = None
-        self._account(committed.rejected, result)
-        self._maybe_flush(error is None)
-        self.target.report(scrape_time, duration, error)
+            self._last_ingest_s = time.thread_time() - cpu0
+        self._last_series_added = result.series_added
+        if body:
+            self._last_body_len = len(body)
+        return result, committed, error, duration
 
     def _parse(self, body: bytes, ctype: str) -> ScrapeResult:
         if not body:

@@ -56,6 +56,7 @@ class Server:
                 enable_admin_api=options["web.enable-admin-api"],
                 cors_origin=options["web.cors.origin"],
                 read_timeout_s=options["web.read-timeout"] / 1000,
+                max_connections=options["web.max-connections"],
                 web_config=web_config,
             ),
             self.registry,

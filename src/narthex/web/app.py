@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 
 from narthex.model.regex import compile_regex
 from narthex.util.log import get_logger
+from narthex.web.connlimit import ConnectionLimiter, LimitedTCPSite
 from narthex.web.metrics import WebMetrics
 from narthex.web.webconfig import WebConfig
 
@@ -44,6 +45,7 @@ class WebOptions:
     enable_admin_api: bool = False
     cors_origin: str = ".*"
     read_timeout_s: float = 300.0
+    max_connections: int = 512
     web_config: WebConfig = field(default_factory=WebConfig)
     app_name: str = "Prometheus Server"
 
@@ -60,6 +62,7 @@ class WebHandler:
         self._cors = compile_regex(options.cors_origin)
         self._auth_cache: set[tuple[str, bytes]] = set()
         self._runners: list[web.AppRunner] = []
+        self.connections = ConnectionLimiter(options.max_connections)  # across all listeners
         self.app = web.Application(
             middlewares=[self._instrument, self._security], client_max_size=MAX_BODY_BYTES
         )
@@ -183,7 +186,9 @@ class WebHandler:
             host, _, port = address.rpartition(":")
             host = host.strip("[]") or None
             log.info("Start listening for connections", address=address)
-            site = web.TCPSite(runner, host, int(port), ssl_context=self.options.web_config.ssl_context)
+            site = LimitedTCPSite(
+                runner, self.connections, host, int(port), ssl_context=self.options.web_config.ssl_context
+            )
             await site.start()
         if self.options.web_config.ssl_context is not None:
             log.info("TLS is enabled.", http2=False)

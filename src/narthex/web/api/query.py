@@ -145,7 +145,6 @@ async def _run_query(
     db = require_db(deps)
     storage: Any = CountingStorage(db) if opts.stats else db
     prepared = time.perf_counter()
-    queued = time.perf_counter()  # the engine's gate queues the query (--query.max-concurrency)
     shape = (method, form.get("query"), times[-1] - times[0], times[2] if len(times) > 2 else 0, opts.stats)
     run = functools.partial(getattr(engine, method), storage, expr, *times)
     result = await _evaluate(request, deps, engine, shape, run)
@@ -162,10 +161,11 @@ async def _run_query(
     result_type, body = result_json(value)
     data: dict[str, Any] = {"resultType": result_type, "result": RawJSON(body)}
     if opts.stats:
+        queue = result.queue_s  # waiting for a slot of the engine's gate (--query.max-concurrency)
         timings = {
             "prepare": prepared - began,
-            "queue": queued - prepared,
-            "eval": done - queued,
+            "queue": queue,
+            "eval": max(done - prepared - queue, 0.0),
             "total": done - began,
         }
         data["stats"] = render_stats(timings, storage.samples, result_samples(result.value))
