@@ -65,17 +65,32 @@ class SampleLabeler:
 
     def __call__(self, exposed: Labels) -> Labels | None:
         """Final labels; raises :class:`ScrapeError` when the scrape must fail."""
-        merged = merge_target_labels(exposed, self.target_labels, self.honor_labels)
-        lset = (
-            relabel(merged, self.rules) if self.rules else tuple(sorted(kv for kv in merged.items() if kv[1]))
-        )
+        target = self.target_labels
+        if self.honor_labels:
+            merged = merge_target_labels(exposed, target, True)
+        else:
+            merged = dict(exposed)
+            n = len(merged)
+            merged.update(target)
+            if len(merged) != n + len(target):  # an exposed label has a target label's name
+                merged = merge_target_labels(exposed, target, False)
+        if self.rules:
+            lset = relabel(merged, self.rules)
+            if not lset:
+                return None
+            name = ""
+            for n, v in lset:
+                if n == METRIC_NAME:
+                    name = v
+                    break
+        else:
+            if "" in merged.values():
+                lset = tuple(sorted(kv for kv in merged.items() if kv[1]))
+            else:
+                lset = tuple(sorted(merged.items()))
+            name = merged.get(METRIC_NAME, "")
         if not lset:
             return None
-        name = ""
-        for n, v in lset:
-            if n == METRIC_NAME:
-                name = v
-                break
         if not name:
             raise ScrapeError("missing metric name (__name__ label)")
         if not self._valid(name, lset):
@@ -96,8 +111,11 @@ class SampleLabeler:
             )
         if not all(n for n, _ in lset):
             return False
+        text = "".join(map("".join, lset))
+        if text.isascii():
+            return True
         try:
-            "".join(n + v for n, v in lset).encode("utf-8")
+            text.encode("utf-8")
         except UnicodeEncodeError:
             return False
         return True
