@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from narthex.model.matcher import Matcher, MatchType
 from narthex.tsdb.block import Block, BlockMeta, write_block
-from narthex.tsdb.chunkcache import ENTRY_OVERHEAD, ChunkCache
+from narthex.tsdb.chunkcache import ENTRY_OVERHEAD, ChunkCache, LabelSetBudget
 from narthex.tsdb.chunks import ChunkCodec
 from narthex.tsdb.head import SeriesData
 from narthex.tsdb.metrics import register
@@ -234,6 +234,23 @@ def test_series_labels_are_cached(tmp_path):
     assert first == [lbl("m", i="0"), lbl("m", i="1")]
     assert all(x is y for x, y in zip(block.series_labels(ids), first, strict=True))
     block.close()
+
+
+def test_kept_label_sets_stay_within_the_budget(tmp_path):
+    budget = LabelSetBudget(3)
+    a = Block(_write(tmp_path / "a", 0.0), label_budget=budget)
+    b = Block(_write(tmp_path / "b", 0.0, mint=10 * HOUR), label_budget=budget)
+    both = [lbl("m", i="0"), lbl("m", i="1")]
+    assert a.series_labels(a.all_postings()) == both
+    assert b.series_labels(b.all_postings()) == both  # only one of b's sets fits
+    assert budget.used == 3 and b._labels.count(None) == 1
+    assert b.series_labels(b.all_postings()) == both  # the other is built again, correctly
+    a.close()  # its share goes back to the budget
+    assert budget.used == 1
+    b.series_labels(b.all_postings())
+    assert budget.used == 2 and b._labels.count(None) == 0
+    b.close()
+    assert budget.used == 0
 
 
 # -- select_flat -----------------------------------------------------------------------------------

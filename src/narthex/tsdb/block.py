@@ -27,6 +27,7 @@ import mmap
 import os
 import shutil
 import struct
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from narthex.model.labels import Labels
-from narthex.tsdb.chunkcache import ChunkCache
+from narthex.tsdb.chunkcache import ChunkCache, LabelSetBudget
 from narthex.tsdb.chunks import ChunkCodec, split_runs
 from narthex.tsdb.head import SeriesData
 from narthex.tsdb.postings import EMPTY
@@ -272,9 +273,14 @@ class Block:
     each series' labels tuple is built once, on first use.
     """
 
-    def __init__(self, path: Path, cache: ChunkCache | None = None) -> None:
+    def __init__(
+        self, path: Path, cache: ChunkCache | None = None, label_budget: LabelSetBudget | None = None
+    ) -> None:
         self.path = path
         self._cache = cache
+        self._label_budget = label_budget  # None: keep every label set built
+        self._labels_kept = 0
+        self._labels_lock = threading.Lock()
         self._key_base = cache.new_base() if cache is not None else 0
         with open(path / "meta.json") as f:
             self.meta = BlockMeta.from_json(json.load(f))
@@ -369,11 +375,23 @@ class Block:
         for k, i in enumerate(idl):
             if out[k] is None:
                 rows = pairs[off[i] : off[i + 1]].tolist()
-                lset = tuple((sym[a], sym[b]) for a, b in rows)
-                out[k] = lset
-                if cache:
-                    known[i] = lset
+                out[k] = tuple((sym[a], sym[b]) for a, b in rows)
+        if cache:
+            self._keep_labels(idl, out)  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
+
+    def _keep_labels(self, idl: list[int], built: list[Labels]) -> None:
+        """Keep the label sets of series not kept yet, as far as the budget allows."""
+        budget = self._label_budget
+        if budget is not None and budget.used >= budget.max_sets:
+            return
+        with self._labels_lock:
+            known = self._labels
+            fresh = {i: lset for i, lset in zip(idl, built, strict=True) if known[i] is None}
+            keep = len(fresh) if self._label_budget is None else self._label_budget.take(len(fresh))
+            for i, lset in list(fresh.items())[:keep]:
+                known[i] = lset
+            self._labels_kept += keep
 
     def label_pairs(self, ids: np.ndarray) -> np.ndarray:
         """All (name id, value id) rows of the given series."""
@@ -481,9 +499,14 @@ class Block:
         return tv[0], tv[1].view(np.float64)
 
     def drop_cached(self) -> None:
-        """Forget this block's decoded chunks (it is being closed or removed)."""
+        """Forget this block's decoded chunks and label sets (it is being closed or removed)."""
         if self._cache is not None:
             self._cache.drop(self._key_base, len(self._ix["chunk_pos"]))
+        with self._labels_lock:
+            if self._labels_kept and self._label_budget is not None:
+                self._label_budget.give(self._labels_kept)
+            self._labels_kept = 0
+            self._labels = [None] * self.num_series
 
     def close(self) -> None:
         self.drop_cached()

@@ -1,4 +1,5 @@
-"""A byte-bounded LRU of decoded block chunks, shared by all blocks of a DB.
+"""A byte-bounded LRU of decoded block chunks, shared by all blocks of a DB (and the budget of
+built label sets the blocks keep, :class:`LabelSetBudget`).
 
 Entries are keyed by an int: each :class:`~narthex.tsdb.block.Block` instance takes a unique key
 base from :meth:`ChunkCache.new_base` and adds its chunk number, so a closed or replaced block's
@@ -88,3 +89,27 @@ class ChunkCache:
         with self._lock:
             self._entries.clear()
             self.size_bytes = 0
+
+
+class LabelSetBudget:
+    """How many built label sets the blocks of a DB may keep between them (thread-safe).
+
+    A block takes from the budget as it caches label sets and gives its share back when it goes
+    away; once the budget is spent, further label sets are built for each read and not kept.
+    """
+
+    def __init__(self, max_sets: int) -> None:
+        self.max_sets = max_sets
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, wanted: int) -> int:
+        """Reserve up to ``wanted`` sets; returns how many were granted."""
+        with self._lock:
+            granted = max(0, min(wanted, self.max_sets - self.used))
+            self.used += granted
+            return granted
+
+    def give(self, count: int) -> None:
+        with self._lock:
+            self.used -= count

@@ -21,7 +21,7 @@ from narthex.model.matcher import Matcher
 from narthex.tsdb import records
 from narthex.tsdb.appender import Appender
 from narthex.tsdb.block import Block, BlockMeta, write_block
-from narthex.tsdb.chunkcache import ChunkCache
+from narthex.tsdb.chunkcache import ChunkCache, LabelSetBudget
 from narthex.tsdb.chunks import ChunkCodec
 from narthex.tsdb.compact import compacted_meta, plan, write_compacted
 from narthex.tsdb.errors import KINDS, CommitResult, LockError
@@ -121,6 +121,7 @@ class DB:
         self._compact_mutex = threading.Lock()
         self._codec = ChunkCodec()
         self.chunk_cache = ChunkCache(options.chunk_cache_bytes) if options.chunk_cache_bytes > 0 else None
+        self.label_budget = LabelSetBudget(options.label_cache_sets)
         self.blocks: list[Block] = []
         try:
             self.blocks = self._load_blocks()
@@ -164,7 +165,7 @@ class DB:
         blocks = []
         for path in metas.values():
             try:
-                blocks.append(Block(path, self.chunk_cache))
+                blocks.append(Block(path, self.chunk_cache, self.label_budget))
             except (OSError, ValueError) as err:
                 _log.error("Failed to load block, skipping it", block=path.name, err=err)
         replaced = {p["ulid"] for b in blocks for p in b.meta.parents}
@@ -396,7 +397,7 @@ class DB:
             meta = BlockMeta(ulid=new_ulid(), min_time=int(data.t.min()), max_time=cut)
             meta.sources = [meta.ulid]
             path = write_block(self.dir, meta, data, self._codec)
-            block = Block(path, self.chunk_cache)
+            block = Block(path, self.chunk_cache, self.label_budget)
             self.blocks = sorted([*self.blocks, block], key=lambda b: b.meta.min_time)
             self.counters["compactions"] += 1
             _log.info(
@@ -455,7 +456,7 @@ class DB:
         A result without samples is not kept (the sources are just removed), as upstream.
         """
         path = write_compacted(self.dir, sources, meta, self._codec)
-        new = [Block(path, self.chunk_cache)]
+        new = [Block(path, self.chunk_cache, self.label_budget)]
         if new[0].meta.num_samples == 0:
             new[0].close()
             _remove_dir(path)

@@ -21,7 +21,8 @@ class TSDBOptions:
     (about 2-10x less head memory; full-range reads of the head about 4x slower).
     ``chunk_cache_bytes``: budget of the LRU of decoded block chunks shared by all blocks (0 = no
     cache: every read decodes). ``head_chunk_cache_bytes``: budget of decoded compressed head
-    chunks kept for repeated reads (0 = off).
+    chunks kept for repeated reads (0 = off). ``label_cache_sets``: how many block series' label
+    sets are kept built, across all blocks (beyond that, they are rebuilt on every read).
     """
 
     retention_ms: int = 15 * DAY_MS
@@ -35,6 +36,7 @@ class TSDBOptions:
     compress_head_chunks: bool = True
     chunk_cache_bytes: int = 256 * 1024 * 1024
     head_chunk_cache_bytes: int = 64 * 1024 * 1024
+    label_cache_sets: int = 1_000_000
 
     def block_ranges(self) -> list[int]:
         """Leveled compaction ranges: 2h, 6h, 18h, ... capped at 10% of retention (and 31 days)."""
