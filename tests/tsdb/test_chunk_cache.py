@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from narthex.model.matcher import Matcher, MatchType
 from narthex.tsdb.block import Block, BlockMeta, write_block
 from narthex.tsdb.chunkcache import ENTRY_OVERHEAD, ChunkCache, LabelSetBudget
 from narthex.tsdb.chunks import ChunkCodec
-from narthex.tsdb.head import SeriesData
+from narthex.tsdb.head import SeriesData, merge_samples
 from narthex.tsdb.metrics import register
 from narthex.tsdb.ulid import new_ulid
 
@@ -42,9 +43,30 @@ def _assert_same_data(x: SeriesData, y: SeriesData) -> None:
     assert _same(x.t, y.t) and _same(x.v, y.v) and _same(x.offsets, y.offsets)
 
 
+def _reference_select(q, matchers) -> list[tuple]:
+    """Per-series reference: each part's non-empty series, merged by labels with ``merge_samples``."""
+    runs: dict = {}
+    for part, _sorted in q._parts(matchers):
+        off = part.offsets.tolist()
+        for i, labels in enumerate(part.labels):
+            if off[i + 1] > off[i]:
+                runs.setdefault(labels, []).append((part.t[off[i] : off[i + 1]], part.v[off[i] : off[i + 1]]))
+    out = []
+    for labels in sorted(runs):
+        pieces = runs[labels]
+        t, v = (
+            pieces[0] if len(pieces) == 1 else merge_samples([p[0] for p in pieces], [p[1] for p in pieces])
+        )
+        out.append(SimpleNamespace(labels=labels, timestamps=t, values=v))
+    return out
+
+
 def _assert_flat_equals_select(q, matchers) -> None:
     flat = q.select_flat(matchers)
-    series = q.select(matchers)
+    series = _reference_select(q, matchers)
+    assert [(s.labels, s.timestamps.tolist()) for s in q.select(matchers)] == [
+        (s.labels, s.timestamps.tolist()) for s in series
+    ]
     assert flat.st is None
     assert flat.labels == [s.labels for s in series]
     lengths = [len(s.timestamps) for s in series]

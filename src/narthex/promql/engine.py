@@ -94,6 +94,7 @@ from narthex.promql.value import (
     drop_metadata_all,
     is_stale,
 )
+from narthex.util.gofmt import format_float
 
 FEATURE_DELAYED_NAME_REMOVAL = "promql-delayed-name-removal"
 _REMEMBERED_TEXTS = 1024
@@ -161,21 +162,13 @@ class _Annotation:
         if self.kind == "monotonicity":
             return (
                 f"{self.msg}, from buckets {format_float_g(self.min_bucket)} to "
-                f"{format_float_g(self.max_bucket)}, with a max diff of {_go_g2(self.max_diff)}, over "
+                f"{format_float_g(self.max_bucket)}, with a max diff of "
+                f"{format_float(self.max_diff, 'g', 2)}, over "
                 f"{self.count} samples from {_rfc3339(self.min_ts)} to {_rfc3339(self.max_ts)} ({where})"
             )
         if self.kind == "overlap" and self.count > 1:
             return f"{self.msg} ({self.count} occurrences) ({where})"
         return f"{self.msg} ({where})"
-
-
-def _go_g2(value: float) -> str:
-    """Go's ``%.2g``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:.2g}"
 
 
 def _rfc3339(ms: int) -> str:

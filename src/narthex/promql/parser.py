@@ -46,6 +46,7 @@ from narthex.promql.lexer import (
     go_quote,
     lex,
 )
+from narthex.util.gofmt import format_float
 
 # Feature names, as given to Prometheus's --enable-feature.
 FEATURE_EXPERIMENTAL_FUNCTIONS = "promql-experimental-functions"
@@ -286,15 +287,6 @@ def seconds_to_ms(seconds: float) -> int:
     return (
         int(ns / 1_000_000) if abs(ns) < (1 << 53) else ns // 1_000_000 if ns >= 0 else -((-ns) // 1_000_000)
     )
-
-
-def _go_float_f(value: float) -> str:
-    """Go's ``%f``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:.6f}"
 
 
 _RE2_TO_GO_ERRORS = {
@@ -646,7 +638,7 @@ class _Parser:
         if preprocessor is None and (
             not math.isfinite(timestamp) or timestamp >= 2.0**63 or timestamp <= -(2.0**63)
         ):
-            self.error(expr.pos, f"timestamp out of bounds for @ modifier: {_go_float_f(timestamp)}")
+            self.error(expr.pos, f"timestamp out of bounds for @ modifier: {format_float(timestamp, 'f', 6)}")
         target = self._modifier_target(expr, "@ modifier")
         if target is None:
             return expr

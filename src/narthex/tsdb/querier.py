@@ -11,7 +11,7 @@ from narthex.model.labels import Labels
 from narthex.model.matcher import Matcher
 from narthex.tsdb.block import Block
 from narthex.tsdb.chunks import ChunkCodec
-from narthex.tsdb.head import EMPTY, Head, SeriesData, concat, merge_samples
+from narthex.tsdb.head import EMPTY, Head, SeriesData, concat
 from narthex.tsdb.postings import select_postings
 from narthex.tsdb.tombstones import Tombstones
 
@@ -71,7 +71,7 @@ def _merge_parts(parts: list[SeriesData]) -> SeriesData:
     """Series of several parts (each without empty series) merged by labels, sorted by labels.
 
     Samples of a series present in several parts are merged by time; on equal timestamps the
-    earlier part wins (as :func:`merge_samples`).
+    earlier part wins (as :func:`~narthex.tsdb.head.merge_samples`).
     """
     labels = [lb for p in parts for lb in p.labels]
     uniq = sorted(set(labels))
@@ -170,25 +170,18 @@ class Querier:
 
     def select(self, matchers: list[Matcher]) -> list[Series]:
         """Series matching all matchers with at least one sample in range, sorted by labels."""
-        runs: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for part, _sorted in self._parts(matchers):
-            off = part.offsets.tolist()
-            for i, labels in enumerate(part.labels):
-                a, b = off[i], off[i + 1]
-                if b > a:
-                    runs.setdefault(labels, []).append((part.t[a:b], part.v[a:b]))
-        out = []
-        for labels in sorted(runs):
-            pieces = runs[labels]
-            if len(pieces) == 1:
-                t, v = pieces[0]
-            else:
-                t, v = merge_samples([p[0] for p in pieces], [p[1] for p in pieces])
-            out.append(Series(labels, t, v))
-        return out
+        flat = self.select_flat(matchers)
+        off = flat.offsets.tolist()
+        return [
+            Series(labels, flat.t[off[i] : off[i + 1]], flat.v[off[i] : off[i + 1]])
+            for i, labels in enumerate(flat.labels)
+        ]
 
     def select_flat(self, matchers: list[Matcher]) -> FlatSelection:
-        """:meth:`select` as flat arrays, without per-series work when one part has data."""
+        """The selected series as flat arrays, without per-series work when one part has data.
+
+        Blocks and head are merged per series by timestamp (equal timestamps: the earlier part).
+        """
         parts = []
         for part, sorted_ in self._parts(matchers):
             part = _nonempty(part)
